@@ -1,0 +1,294 @@
+//! The server: configuration, the builder, and what every session shares.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use crate::broker::{Broker, BrokerMessage, SimpleBroker};
+use crate::config::{HeartBeat, Limits, SlowConsumerPolicy};
+use crate::security::Authenticator;
+
+/// Everything a [`StompServer`] is configured with.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Limits on what a peer may send and queue.
+    pub limits: Limits,
+    /// Heart-beat intervals offered at CONNECT.
+    pub heartbeat: HeartBeat,
+    /// What happens to a consumer that falls behind.
+    pub slow_consumer: SlowConsumerPolicy,
+    /// Destination prefixes routed to application handlers (default `/app`).
+    pub app_prefixes: Vec<String>,
+    /// Prefix of user destinations (default `/user`).
+    pub user_prefix: String,
+    /// The CONNECTED `server` header.
+    pub server_name: String,
+    /// How long a new connection may take to send CONNECT.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            heartbeat: HeartBeat::default(),
+            slow_consumer: SlowConsumerPolicy::default(),
+            app_prefixes: vec!["/app".into()],
+            user_prefix: "/user".into(),
+            server_name: concat!("stomp-rs/", env!("CARGO_PKG_VERSION")).into(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which sessions each user has open.
+#[derive(Default)]
+pub(crate) struct UserRegistry {
+    sessions: RwLock<HashMap<String, Vec<Arc<str>>>>,
+}
+
+impl UserRegistry {
+    pub(crate) fn add(&self, user: &str, session: &Arc<str>) {
+        self.sessions
+            .write()
+            .entry(user.to_owned())
+            .or_default()
+            .push(session.clone());
+    }
+
+    pub(crate) fn remove(&self, user: &str, session: &str) {
+        let mut map = self.sessions.write();
+        if let Some(list) = map.get_mut(user) {
+            list.retain(|s| &**s != session);
+            if list.is_empty() {
+                map.remove(user);
+            }
+        }
+    }
+
+    pub(crate) fn sessions_of(&self, user: &str) -> Vec<Arc<str>> {
+        self.sessions.read().get(user).cloned().unwrap_or_default()
+    }
+}
+
+/// State shared by every session of one server.
+pub(crate) struct ServerInner {
+    pub(crate) config: ServerConfig,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
+    pub(crate) users: UserRegistry,
+    next_session: AtomicU64,
+    node: u32,
+}
+
+impl ServerInner {
+    pub(crate) fn next_session_id(&self) -> String {
+        let n = self.next_session.fetch_add(1, Ordering::Relaxed);
+        format!("{:x}-{n}", self.node)
+    }
+
+    /// Whether `destination` is a user destination (`/user/...`).
+    pub(crate) fn is_user_destination(&self, destination: &str) -> bool {
+        destination
+            .strip_prefix(self.config.user_prefix.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// `/user/{name}/queue/x` → (`name`, `/queue/x`).
+    pub(crate) fn parse_user_target(&self, destination: &str) -> Option<(String, String)> {
+        let rest = destination
+            .strip_prefix(self.config.user_prefix.as_str())?
+            .strip_prefix('/')?;
+        let (user, dest) = rest.split_once('/')?;
+        (!user.is_empty() && !dest.is_empty()).then(|| (user.to_owned(), format!("/{dest}")))
+    }
+
+    /// `/user/queue/x` subscribed by session `s` → `/queue/x-user{s}`, as Spring does, so
+    /// user messages ride the ordinary broker.
+    pub(crate) fn resolve_user_subscription(&self, destination: &str, session: &str) -> String {
+        let dest = destination
+            .strip_prefix(self.config.user_prefix.as_str())
+            .unwrap_or(destination);
+        format!("{dest}-user{session}")
+    }
+
+    /// Publishes `message` (addressed to a plain destination such as `/queue/x`) to every
+    /// session of `user`.
+    pub(crate) async fn send_to_user(&self, user: &str, message: Arc<BrokerMessage>) {
+        for session in self.users.sessions_of(user) {
+            self.send_to_session(&session, &message).await;
+        }
+    }
+
+    /// Publishes `message` to one session's user destination.
+    pub(crate) async fn send_to_session(&self, session: &str, message: &BrokerMessage) {
+        let dest = format!("{}-user{session}", message.destination);
+        let _ = self.broker.publish(message.redirect(dest)).await;
+    }
+}
+
+/// A configured STOMP server: mount it on actix-web, serve TCP, or both.
+///
+/// Cloning is cheap; clones share sessions, broker and handlers.
+#[derive(Clone)]
+pub struct StompServer {
+    pub(crate) inner: Arc<ServerInner>,
+}
+
+impl StompServer {
+    /// Starts configuring a server.
+    pub fn builder() -> StompServerBuilder {
+        StompServerBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The broker behind `/topic` and `/queue`.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.inner.broker
+    }
+}
+
+/// Errors found while building a server.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Configures a [`StompServer`].
+///
+/// ```
+/// use stomp_runtime::StompServer;
+///
+/// let server = StompServer::builder()
+///     .app_prefix("/app")
+///     .simple_broker(["/topic", "/queue"])
+///     .heartbeat(10_000, 10_000)
+///     .build()
+///     .unwrap();
+/// assert_eq!(server.config().app_prefixes, ["/app"]);
+/// ```
+#[derive(Default)]
+pub struct StompServerBuilder {
+    config: ServerConfig,
+    broker: Option<Arc<dyn Broker>>,
+    simple: Option<Vec<String>>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+impl StompServerBuilder {
+    /// Sets the prefix of destinations handled by application handlers (default `/app`).
+    pub fn app_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.app_prefixes = vec![prefix.into()];
+        self
+    }
+
+    /// Uses the in-memory broker for these prefixes. Prefixes starting with `/queue` get
+    /// competing consumers; the others broadcast.
+    pub fn simple_broker<I>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.simple = Some(prefixes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Uses `broker` (for example a relay to an external broker).
+    pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// Sets the prefix of user destinations (default `/user`).
+    pub fn user_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.user_prefix = prefix.into();
+        self
+    }
+
+    /// Heart-beat intervals in milliseconds: how often the server can send, how often it
+    /// wants to hear from the client. Zero disables a direction.
+    pub fn heartbeat(mut self, send_ms: u64, receive_ms: u64) -> Self {
+        self.config.heartbeat.send = Duration::from_millis(send_ms);
+        self.config.heartbeat.receive = Duration::from_millis(receive_ms);
+        self
+    }
+
+    /// Sets every limit at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Sets the slow-consumer policy.
+    pub fn slow_consumer(mut self, policy: SlowConsumerPolicy) -> Self {
+        self.config.slow_consumer = policy;
+        self
+    }
+
+    /// How long a connection may stay silent before sending CONNECT.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Decides who connects, from the CONNECT headers.
+    pub fn authenticator(mut self, auth: impl Authenticator) -> Self {
+        self.authenticator = Some(Arc::new(auth));
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> Result<StompServer, BuildError> {
+        let c = &self.config;
+        if c.limits.max_frame_size < 64 {
+            return Err(BuildError::Invalid(
+                "max_frame_size must be at least 64 bytes".into(),
+            ));
+        }
+        if c.heartbeat.grace < 1.0 {
+            return Err(BuildError::Invalid(
+                "heart-beat grace must be at least 1.0".into(),
+            ));
+        }
+        let broker: Arc<dyn Broker> = match (self.broker, self.simple) {
+            (Some(b), _) => b,
+            (None, prefixes) => {
+                let prefixes =
+                    prefixes.unwrap_or_else(|| vec!["/topic".to_owned(), "/queue".to_owned()]);
+                let (queues, topics): (Vec<String>, Vec<String>) =
+                    prefixes.into_iter().partition(|p| p.starts_with("/queue"));
+                Arc::new(SimpleBroker::new(topics, queues))
+            }
+        };
+        let node = std::process::id()
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0));
+        Ok(StompServer {
+            inner: Arc::new(ServerInner {
+                config: self.config,
+                broker,
+                authenticator: self.authenticator,
+                users: UserRegistry::default(),
+                next_session: AtomicU64::new(1),
+                node,
+            }),
+        })
+    }
+}

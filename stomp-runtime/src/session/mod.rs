@@ -1,0 +1,566 @@
+//! The protocol state machine of one client connection, free of any transport.
+//!
+//! A transport feeds it parsed frames; it answers through the session's outbound queue and
+//! tells the transport when to close. Every protocol error becomes an ERROR frame with a
+//! `message` header (STOMP 1.2 "ERROR"), after which the connection closes.
+
+pub(crate) mod driver;
+pub(crate) mod outbound;
+pub(crate) mod sink;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use crate::broker::{AckMode, BrokerMessage, Subscription};
+use crate::config::{negotiate_interval, parse_heartbeat};
+use crate::frame::{Command, Frame, Version};
+use crate::security::Principal;
+use crate::server::ServerInner;
+use outbound::Outbound;
+use sink::{SessionShared, SubscriptionSink};
+
+/// What the transport should do after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// The session ended (DISCONNECT or a protocol error); flush and close.
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitingConnect,
+    Open,
+    Closed,
+}
+
+struct SubInfo {
+    ack: AckMode,
+}
+
+/// A protocol error: the ERROR frame's `message` header and body.
+struct Fault {
+    message: String,
+    details: String,
+    extra: Option<(&'static str, String)>,
+}
+
+impl Fault {
+    fn new(message: impl Into<String>, details: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            details: details.into(),
+            extra: None,
+        }
+    }
+}
+
+fn missing(header: &str, command: Command) -> Fault {
+    Fault::new(
+        format!("missing {header} header"),
+        format!("{command} frames must carry a `{header}` header."),
+    )
+}
+
+/// One client session.
+pub(crate) struct Session {
+    server: Arc<ServerInner>,
+    shared: Arc<SessionShared>,
+    state: State,
+    version: Version,
+    principal: Option<Principal>,
+    subscriptions: HashMap<String, SubInfo>,
+    transactions: HashMap<String, Vec<Frame>>,
+    pending_tx_frames: usize,
+}
+
+impl Session {
+    pub(crate) fn new(server: Arc<ServerInner>, outbound: Outbound) -> Self {
+        let id: Arc<str> = Arc::from(server.next_session_id());
+        Self {
+            shared: SessionShared::new(id, outbound),
+            server,
+            state: State::AwaitingConnect,
+            version: Version::V1_0,
+            principal: None,
+            subscriptions: HashMap::new(),
+            transactions: HashMap::new(),
+            pending_tx_frames: 0,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<SessionShared> {
+        &self.shared
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The version negotiated at CONNECT (1.0 before).
+    pub(crate) fn version(&self) -> Version {
+        self.version
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Handles one frame from the peer.
+    pub(crate) async fn handle(&mut self, frame: Frame) -> Flow {
+        let receipt = frame.get("receipt").map(str::to_owned);
+        let result = match self.state {
+            State::Closed => return Flow::Close,
+            State::AwaitingConnect => match frame.command {
+                Command::Connect | Command::Stomp => self.connect(&frame).await,
+                other => Err(Fault::new(
+                    "frame before CONNECT",
+                    format!("{other} was sent before the session was opened with CONNECT."),
+                )),
+            },
+            State::Open => self.dispatch(frame).await,
+        };
+        match result {
+            Ok(Flow::Close) => Flow::Close,
+            Ok(Flow::Continue) => {
+                if let Some(id) = receipt {
+                    self.receipt(&id);
+                }
+                Flow::Continue
+            }
+            Err(fault) => self.fail(fault, receipt.as_deref()),
+        }
+    }
+
+    /// Sends an ERROR for a fault found outside any frame (a parse error, a silent peer).
+    pub(crate) fn protocol_error(&mut self, message: &str, details: &str) -> Flow {
+        self.fail(Fault::new(message, details), None)
+    }
+
+    async fn dispatch(&mut self, frame: Frame) -> Result<Flow, Fault> {
+        match frame.command {
+            Command::Send => self.send(frame).await,
+            Command::Subscribe => self.subscribe(&frame).await,
+            Command::Unsubscribe => self.unsubscribe(&frame).await,
+            Command::Ack | Command::Nack => self.ack(frame).await,
+            Command::Begin => self.begin(&frame),
+            Command::Commit => self.commit(&frame).await,
+            Command::Abort => self.abort(&frame),
+            Command::Disconnect => {
+                if let Some(id) = frame.get("receipt") {
+                    self.receipt(id);
+                }
+                self.state = State::Closed;
+                self.shared.outbound.close();
+                Ok(Flow::Close)
+            }
+            Command::Connect | Command::Stomp => Err(Fault::new(
+                "already connected",
+                "CONNECT was sent on a session that is already open.",
+            )),
+            other => Err(Fault::new(
+                format!("unexpected command {other}"),
+                format!("{other} is a server frame; clients may not send it."),
+            )),
+        }
+    }
+
+    async fn connect(&mut self, frame: &Frame) -> Result<Flow, Fault> {
+        let version = match frame.get("accept-version") {
+            None => Version::V1_0,
+            Some(list) => list
+                .split(',')
+                .filter_map(Version::parse)
+                .max()
+                .ok_or_else(|| Fault {
+                    extra: Some(("version", supported_versions())),
+                    ..Fault::new(
+                        "unsupported protocol version",
+                        format!(
+                            "Client accepts {list}; this server speaks {}.",
+                            supported_versions()
+                        ),
+                    )
+                })?,
+        };
+        self.version = version;
+        let _ = self.shared.version.set(version);
+
+        if let Some(auth) = &self.server.authenticator {
+            match auth.authenticate(&frame.headers).await {
+                Ok(p) => self.principal = p,
+                Err(e) => {
+                    return Err(Fault::new("authentication failed", e.0));
+                }
+            }
+        }
+
+        let cfg = &self.server.config.heartbeat;
+        let (sx, sy) = (cfg.send.as_millis() as u64, cfg.receive.as_millis() as u64);
+        let (cx, cy) = if version == Version::V1_0 {
+            (0, 0)
+        } else {
+            match frame.get("heart-beat") {
+                None => (0, 0),
+                Some(v) => parse_heartbeat(v).ok_or_else(|| {
+                    Fault::new(
+                        "invalid heart-beat header",
+                        format!("`{v}` is not of the form `cx,cy` with two non-negative integers."),
+                    )
+                })?,
+            }
+        };
+        let send_every = negotiate_interval(sx, cy);
+        let expect_every = negotiate_interval(cx, sy);
+        self.shared
+            .heartbeat
+            .send_replace((send_every, expect_every));
+
+        let mut connected = Frame::new(Command::Connected)
+            .header("version", version.as_str())
+            .header("heart-beat", format!("{sx},{sy}"))
+            .header("server", self.server.config.server_name.as_str())
+            .header("session", &*self.shared.id);
+        if let Some(p) = &self.principal {
+            connected = connected.header("user-name", p.name());
+            self.server.users.add(p.name(), &self.shared.id);
+        }
+        self.state = State::Open;
+        debug!(session = %self.shared.id, %version, send_every, expect_every, "session opened");
+        let _ = self.shared.outbound.push_frame(connected.encode(version));
+        Ok(Flow::Continue)
+    }
+
+    async fn send(&mut self, frame: Frame) -> Result<Flow, Fault> {
+        let Some(destination) = frame.get("destination").map(str::to_owned) else {
+            return Err(missing("destination", Command::Send));
+        };
+        if let Some(tx) = frame.get("transaction") {
+            self.buffer_in_transaction(tx.to_owned(), frame)?;
+            return Ok(Flow::Continue);
+        }
+        self.publish(&destination, &frame).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn publish(&mut self, destination: &str, frame: &Frame) -> Result<(), Fault> {
+        if self.server.is_user_destination(destination) {
+            // A client addressing a user directly: /user/{name}/queue/x.
+            let Some((user, dest)) = self.server.parse_user_target(destination) else {
+                return Err(Fault::new(
+                    "invalid user destination",
+                    format!(
+                        "`{destination}` must look like {}/{{user}}/queue/...",
+                        self.server.config.user_prefix
+                    ),
+                ));
+            };
+            let message = BrokerMessage::from_send(frame, &dest);
+            self.server.send_to_user(&user, message).await;
+            return Ok(());
+        }
+        if !self.server.broker.handles(destination) {
+            return Err(Fault::new(
+                "no route for destination",
+                format!(
+                    "Nothing handles `{destination}`: it matches no application handler and no broker prefix."
+                ),
+            ));
+        }
+        let message = BrokerMessage::from_send(frame, destination);
+        self.server
+            .broker
+            .publish(message)
+            .await
+            .map_err(|e| Fault::new("message not accepted", e.to_string()))
+    }
+
+    async fn subscribe(&mut self, frame: &Frame) -> Result<Flow, Fault> {
+        let Some(destination) = frame.get("destination") else {
+            return Err(missing("destination", Command::Subscribe));
+        };
+        let id = match (frame.get("id"), self.version) {
+            (Some(id), _) => id.to_owned(),
+            (None, Version::V1_0) => destination.to_owned(),
+            (None, _) => return Err(missing("id", Command::Subscribe)),
+        };
+        if self.subscriptions.contains_key(&id) {
+            return Err(Fault::new(
+                "duplicate subscription id",
+                format!("This session already has a subscription with id `{id}`."),
+            ));
+        }
+        let max = self.server.config.limits.max_subscriptions;
+        if self.subscriptions.len() >= max {
+            return Err(Fault::new(
+                "too many subscriptions",
+                format!("A session may hold at most {max} subscriptions."),
+            ));
+        }
+        let ack = match frame.get("ack") {
+            None => AckMode::Auto,
+            Some(v) => AckMode::parse(v).ok_or_else(|| {
+                Fault::new(
+                    "invalid ack mode",
+                    format!("`{v}` is not one of auto, client, client-individual."),
+                )
+            })?,
+        };
+        let broker_destination = if self.server.is_user_destination(destination) {
+            self.server
+                .resolve_user_subscription(destination, &self.shared.id)
+        } else {
+            destination.to_owned()
+        };
+        if !self.server.broker.handles(&broker_destination) {
+            return Err(Fault::new(
+                "no route for destination",
+                format!("Cannot subscribe to `{destination}`: it is under no broker prefix."),
+            ));
+        }
+        let sink = Arc::new(SubscriptionSink::new(self.shared.clone(), &id, ack));
+        self.server
+            .broker
+            .subscribe(Subscription {
+                session_id: self.shared.id.clone(),
+                id: id.clone(),
+                destination: broker_destination.clone(),
+                ack,
+                sink,
+            })
+            .await
+            .map_err(|e| Fault::new("subscription refused", e.to_string()))?;
+        self.subscriptions.insert(id, SubInfo { ack });
+        Ok(Flow::Continue)
+    }
+
+    async fn unsubscribe(&mut self, frame: &Frame) -> Result<Flow, Fault> {
+        let id = match (frame.get("id"), frame.get("destination"), self.version) {
+            (Some(id), _, _) => id.to_owned(),
+            (None, Some(dest), Version::V1_0) => dest.to_owned(),
+            _ => return Err(missing("id", Command::Unsubscribe)),
+        };
+        if self.subscriptions.remove(&id).is_some() {
+            self.server.broker.unsubscribe(&self.shared.id, &id).await;
+            // Messages of this subscription still unacked go back to their queue.
+            let orphaned = self.take_pending(|p| *p.subscription == *id);
+            if !orphaned.is_empty() {
+                self.server.broker.requeue(&self.shared.id, orphaned).await;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn ack(&mut self, frame: Frame) -> Result<Flow, Fault> {
+        let command = frame.command;
+        if command == Command::Nack && self.version == Version::V1_0 {
+            return Err(Fault::new(
+                "NACK requires STOMP 1.1",
+                "This session negotiated STOMP 1.0, which has no NACK.",
+            ));
+        }
+        if let Some(tx) = frame.get("transaction") {
+            self.buffer_in_transaction(tx.to_owned(), frame)?;
+            return Ok(Flow::Continue);
+        }
+        let settled = self.settle(&frame)?;
+        if command == Command::Ack {
+            self.server.broker.ack(&self.shared.id, settled).await;
+        } else {
+            self.server.broker.requeue(&self.shared.id, settled).await;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Removes the messages an ACK/NACK settles: in `client` mode the named one and every
+    /// earlier one of its subscription, in `client-individual` mode only the named one.
+    fn settle(&self, frame: &Frame) -> Result<Vec<Arc<BrokerMessage>>, Fault> {
+        let command = frame.command;
+        let mut pending = self.shared.pending.lock();
+        let position = if self.version == Version::V1_2 {
+            let Some(id) = frame.get("id") else {
+                return Err(missing("id", command));
+            };
+            let ack_id: Option<u64> = id.parse().ok();
+            pending.iter().position(|p| Some(p.ack_id) == ack_id)
+        } else {
+            let Some(mid) = frame.get("message-id") else {
+                return Err(missing("message-id", command));
+            };
+            let sub = frame.get("subscription");
+            if self.version == Version::V1_1 && sub.is_none() {
+                return Err(missing("subscription", command));
+            }
+            pending.iter().position(|p| {
+                p.message.message_id == mid && sub.is_none_or(|s| *p.subscription == *s)
+            })
+        };
+        let Some(position) = position else {
+            let named = frame
+                .get("id")
+                .or(frame.get("message-id"))
+                .unwrap_or_default();
+            return Err(Fault::new(
+                format!("unknown message in {command}"),
+                format!("No message awaiting acknowledgement matches `{named}` in this session."),
+            ));
+        };
+        let sub = pending[position].subscription.clone();
+        let cumulative = self
+            .subscriptions
+            .get(&*sub)
+            .is_some_and(|s| s.ack == AckMode::Client);
+        let mut settled = Vec::new();
+        let mut index = 0;
+        pending.retain(|p| {
+            let hit = if cumulative {
+                index <= position && p.subscription == sub
+            } else {
+                index == position
+            };
+            index += 1;
+            if hit {
+                settled.push(p.message.clone());
+            }
+            !hit
+        });
+        Ok(settled)
+    }
+
+    fn take_pending(&self, pred: impl Fn(&sink::Pending) -> bool) -> Vec<Arc<BrokerMessage>> {
+        let mut pending = self.shared.pending.lock();
+        let mut out = Vec::new();
+        pending.retain(|p| {
+            if pred(p) {
+                out.push(p.message.clone());
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+
+    fn begin(&mut self, frame: &Frame) -> Result<Flow, Fault> {
+        let Some(tx) = frame.get("transaction") else {
+            return Err(missing("transaction", Command::Begin));
+        };
+        if self.transactions.contains_key(tx) {
+            return Err(Fault::new(
+                "duplicate transaction",
+                format!("Transaction `{tx}` is already open."),
+            ));
+        }
+        self.transactions.insert(tx.to_owned(), Vec::new());
+        Ok(Flow::Continue)
+    }
+
+    fn end_transaction(&mut self, frame: &Frame) -> Result<Vec<Frame>, Fault> {
+        let Some(tx) = frame.get("transaction") else {
+            return Err(missing("transaction", frame.command));
+        };
+        let frames = self.transactions.remove(tx).ok_or_else(|| {
+            Fault::new(
+                "unknown transaction",
+                format!(
+                    "{} names transaction `{tx}`, which is not open.",
+                    frame.command
+                ),
+            )
+        })?;
+        self.pending_tx_frames -= frames.len();
+        Ok(frames)
+    }
+
+    async fn commit(&mut self, frame: &Frame) -> Result<Flow, Fault> {
+        for mut f in self.end_transaction(frame)? {
+            f.headers.remove("transaction");
+            f.headers.remove("receipt");
+            match f.command {
+                Command::Send => {
+                    let dest = f.get("destination").unwrap_or_default().to_owned();
+                    self.publish(&dest, &f).await?;
+                }
+                _ => {
+                    self.ack(f).await?;
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn abort(&mut self, frame: &Frame) -> Result<Flow, Fault> {
+        self.end_transaction(frame)?;
+        Ok(Flow::Continue)
+    }
+
+    fn buffer_in_transaction(&mut self, tx: String, frame: Frame) -> Result<(), Fault> {
+        let max = self.server.config.limits.max_pending_frames;
+        if self.pending_tx_frames >= max {
+            return Err(Fault::new(
+                "transaction too large",
+                format!("A session may hold at most {max} frames in open transactions."),
+            ));
+        }
+        let Some(frames) = self.transactions.get_mut(&tx) else {
+            return Err(Fault::new(
+                "unknown transaction",
+                format!(
+                    "{} names transaction `{tx}`, which is not open.",
+                    frame.command
+                ),
+            ));
+        };
+        frames.push(frame);
+        self.pending_tx_frames += 1;
+        Ok(())
+    }
+
+    fn receipt(&self, id: &str) {
+        let frame = Frame::new(Command::Receipt).header("receipt-id", id);
+        let _ = self.shared.outbound.push_frame(frame.encode(self.version));
+    }
+
+    fn fail(&mut self, fault: Fault, receipt: Option<&str>) -> Flow {
+        warn!(session = %self.shared.id, message = %fault.message, "protocol error");
+        let mut frame = Frame::new(Command::Error).header("message", fault.message);
+        if let Some(r) = receipt {
+            frame = frame.header("receipt-id", r);
+        }
+        if let Some((k, v)) = fault.extra {
+            frame = frame.header(k, v);
+        }
+        if !fault.details.is_empty() {
+            frame = frame.header("content-type", "text/plain");
+            frame.body = Bytes::from(fault.details);
+        }
+        let _ = self.shared.outbound.push_frame(frame.encode(self.version));
+        self.shared.outbound.close();
+        self.state = State::Closed;
+        Flow::Close
+    }
+
+    /// Releases everything the session holds: open transactions are aborted, subscriptions
+    /// removed, and unacknowledged queue messages go to other subscribers.
+    pub(crate) async fn cleanup(&mut self) {
+        self.state = State::Closed;
+        self.transactions.clear();
+        self.subscriptions.clear();
+        self.server.broker.session_closed(&self.shared.id).await;
+        let unacked = self.take_pending(|_| true);
+        if !unacked.is_empty() {
+            self.server.broker.requeue(&self.shared.id, unacked).await;
+        }
+        if let Some(p) = &self.principal {
+            self.server.users.remove(p.name(), &self.shared.id);
+        }
+        debug!(session = %self.shared.id, "session closed");
+    }
+}
+
+fn supported_versions() -> String {
+    Version::ALL.map(Version::as_str).join(",")
+}

@@ -1,0 +1,119 @@
+//! The broker-facing end of one subscription: turns a shared message into this
+//! subscriber's MESSAGE frame and queues it.
+
+use std::collections::VecDeque;
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::outbound::{Out, Outbound};
+use crate::broker::{AckMode, BrokerMessage, Delivery, MessageSink};
+use crate::frame::{Version, escape_into};
+
+/// A delivered message awaiting ACK or NACK.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) ack_id: u64,
+    pub(crate) subscription: Arc<str>,
+    pub(crate) message: Arc<BrokerMessage>,
+}
+
+/// State of a session that its subscriptions' sinks share with it.
+#[derive(Debug)]
+pub(crate) struct SessionShared {
+    pub(crate) id: Arc<str>,
+    pub(crate) outbound: Outbound,
+    pub(crate) version: OnceLock<Version>,
+    next_ack: AtomicU64,
+    pub(crate) pending: Mutex<VecDeque<Pending>>,
+    /// Negotiated (send, receive) heart-beat intervals in milliseconds.
+    pub(crate) heartbeat: watch::Sender<(u64, u64)>,
+}
+
+impl SessionShared {
+    pub(crate) fn new(id: Arc<str>, outbound: Outbound) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            outbound,
+            version: OnceLock::new(),
+            next_ack: AtomicU64::new(1),
+            pending: Mutex::new(VecDeque::new()),
+            heartbeat: watch::Sender::new((0, 0)),
+        })
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        self.version.get().copied().unwrap_or(Version::V1_2)
+    }
+}
+
+/// One subscription's sink.
+pub(crate) struct SubscriptionSink {
+    shared: Arc<SessionShared>,
+    id: Arc<str>,
+    ack: AckMode,
+    /// `MESSAGE\nsubscription:<id>\n`, encoded once.
+    head: Bytes,
+}
+
+impl SubscriptionSink {
+    pub(crate) fn new(shared: Arc<SessionShared>, id: &str, ack: AckMode) -> Self {
+        let mut head = Vec::with_capacity(32 + id.len());
+        head.extend_from_slice(b"MESSAGE\nsubscription:");
+        escape_into(id, shared.version(), &mut head);
+        head.push(b'\n');
+        Self {
+            shared,
+            id: Arc::from(id),
+            ack,
+            head: Bytes::from(head),
+        }
+    }
+}
+
+impl MessageSink for SubscriptionSink {
+    fn deliver(&self, message: &Arc<BrokerMessage>) -> Delivery {
+        let version = self.shared.version();
+        let shared = message.shared_encoding(version).clone();
+        if self.ack == AckMode::Auto {
+            let out = Out::Message {
+                head: self.head.clone(),
+                shared,
+            };
+            return match self.shared.outbound.push(out) {
+                Ok(()) => Delivery::Delivered,
+                Err(_) => Delivery::Refused,
+            };
+        }
+        let ack_id = self.shared.next_ack.fetch_add(1, Ordering::Relaxed);
+        let mut head = BytesMut::with_capacity(self.head.len() + 24);
+        head.put_slice(&self.head);
+        if version == Version::V1_2 {
+            head.put_slice(b"ack:");
+            head.put_slice(ack_id.to_string().as_bytes());
+            head.put_u8(b'\n');
+        }
+        // Registered before queueing, so an ACK can never arrive for an unknown message.
+        self.shared.pending.lock().push_back(Pending {
+            ack_id,
+            subscription: self.id.clone(),
+            message: message.clone(),
+        });
+        let out = Out::Message {
+            head: head.freeze(),
+            shared,
+        };
+        match self.shared.outbound.push(out) {
+            Ok(()) => Delivery::Delivered,
+            Err(_) => {
+                self.shared.pending.lock().retain(|p| p.ack_id != ack_id);
+                Delivery::Refused
+            }
+        }
+    }
+}

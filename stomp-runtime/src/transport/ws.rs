@@ -1,0 +1,175 @@
+//! STOMP over WebSocket, on actix-web through actix-ws.
+//!
+//! The subprotocols `v12.stomp`, `v11.stomp` and `v10.stomp` are negotiated (the highest
+//! the client offers wins; a handshake offering none is accepted too). Text and binary
+//! messages are both read; frames may span messages and one message may hold several.
+
+use std::io;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use futures_util::StreamExt;
+use tracing::debug;
+
+use crate::frame::Version;
+use crate::server::StompServer;
+use crate::session::driver::{self, FrameSink, FrameSource};
+use crate::session::outbound::Out;
+
+struct WsSource {
+    stream: AggregatedMessageStream,
+    session: actix_ws::Session,
+}
+
+impl FrameSource for WsSource {
+    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<bool> {
+        match self.stream.next().await {
+            None | Some(Ok(AggregatedMessage::Close(_))) => Ok(false),
+            Some(Ok(AggregatedMessage::Text(text))) => {
+                buf.extend_from_slice(text.as_bytes());
+                Ok(true)
+            }
+            Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                buf.extend_from_slice(&bytes);
+                Ok(true)
+            }
+            Some(Ok(AggregatedMessage::Ping(payload))) => {
+                let _ = self.session.pong(&payload).await;
+                Ok(true)
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(true),
+            Some(Err(e)) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+    }
+}
+
+struct WsSink {
+    session: actix_ws::Session,
+}
+
+impl WsSink {
+    async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
+        let sent = if std::str::from_utf8(&bytes).is_ok() {
+            let text = ByteString::try_from(bytes).expect("validated as UTF-8 just above");
+            self.session.text(text).await
+        } else {
+            self.session.binary(bytes).await
+        };
+        sent.map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "websocket closed"))
+    }
+}
+
+impl FrameSink for WsSink {
+    async fn write(&mut self, item: &Out) -> io::Result<()> {
+        match item {
+            Out::Frame(b) => self.send(b.clone()).await,
+            Out::Message { head, shared } => {
+                let mut whole = BytesMut::with_capacity(head.len() + shared.len());
+                whole.put_slice(head);
+                whole.put_slice(shared);
+                self.send(whole.freeze()).await
+            }
+            Out::Close => Ok(()),
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> io::Result<()> {
+        self.send(Bytes::from_static(b"\n")).await
+    }
+
+    async fn close(&mut self, error: bool) {
+        let code = if error {
+            CloseCode::Policy
+        } else {
+            CloseCode::Normal
+        };
+        let _ = self
+            .session
+            .clone()
+            .close(Some(CloseReason {
+                code,
+                description: None,
+            }))
+            .await;
+    }
+}
+
+/// Picks the highest STOMP subprotocol the client offers.
+fn choose_subprotocol(req: &HttpRequest) -> Option<&'static str> {
+    let offered: Vec<String> = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    Version::ALL
+        .iter()
+        .rev()
+        .map(|v| v.subprotocol())
+        .find(|p| offered.iter().any(|o| o == p))
+}
+
+impl StompServer {
+    /// Mounts the WebSocket endpoint at `path`, for `App::configure`.
+    ///
+    /// ```no_run
+    /// use actix_web::{App, HttpServer};
+    /// use stomp_runtime::StompServer;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let stomp = StompServer::builder().build().unwrap();
+    /// HttpServer::new(move || App::new().configure(stomp.websocket("/ws")))
+    ///     .bind(("127.0.0.1", 8080))?
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn websocket(&self, path: &str) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+        let server = self.clone();
+        let path = path.to_owned();
+        move |cfg: &mut web::ServiceConfig| {
+            let server = server.clone();
+            cfg.route(
+                &path,
+                web::get().to(move |req: HttpRequest, body: web::Payload| {
+                    let server = server.clone();
+                    async move { server.accept_websocket(req, body) }
+                }),
+            );
+        }
+    }
+
+    /// Upgrades one HTTP request to a STOMP WebSocket session (for custom routes).
+    pub fn accept_websocket(
+        &self,
+        req: HttpRequest,
+        body: web::Payload,
+    ) -> actix_web::Result<HttpResponse> {
+        let protocols: Vec<&str> = choose_subprotocol(&req).into_iter().collect();
+        let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
+        let limits = &self.inner.config.limits;
+        // A WebSocket message holds at most one frame's worth of data plus heart-beats.
+        let max_message = limits.max_frame_size + 1024;
+        let stream = stream
+            .max_frame_size(max_message)
+            .aggregate_continuations()
+            .max_continuation_size(max_message);
+        debug!(peer = ?req.peer_addr(), subprotocol = ?protocols.first(), "websocket upgrade");
+        let inner = self.inner.clone();
+        actix_web::rt::spawn(async move {
+            let source = WsSource {
+                stream,
+                session: session.clone(),
+            };
+            driver::run(inner, source, WsSink { session }).await;
+        });
+        Ok(response)
+    }
+}
