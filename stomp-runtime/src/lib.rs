@@ -4,6 +4,7 @@
 //! `/queue` semantics, user destinations, and an async client.
 
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod frame;
 pub mod security;

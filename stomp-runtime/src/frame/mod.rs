@@ -315,3 +315,6 @@ impl Frame {
         f
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! An async STOMP client over TCP and WebSocket.

@@ -1,0 +1,1 @@
+//! Codec tests: every frame, escaping, truncation, limits, round trips.
