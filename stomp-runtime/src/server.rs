@@ -9,7 +9,9 @@ use parking_lot::RwLock;
 
 use crate::broker::{Broker, BrokerMessage, SimpleBroker};
 use crate::config::{HeartBeat, Limits, SlowConsumerPolicy};
+use crate::handler::{ErrorPolicy, HandlerDef, RegistryError, Router, StateMap};
 use crate::security::Authenticator;
+use crate::template::MessagingTemplate;
 
 /// Everything a [`StompServer`] is configured with.
 #[derive(Clone, Debug)]
@@ -28,6 +30,12 @@ pub struct ServerConfig {
     pub server_name: String,
     /// How long a new connection may take to send CONNECT.
     pub connect_timeout: Duration,
+    /// Where a handler's return value goes without `#[send_to]`/`#[send_to_user]`: this
+    /// prefix plus the destination without the application prefix (default `/topic`, as in
+    /// Spring).
+    pub default_reply_prefix: String,
+    /// How handler failures reach the client.
+    pub error_policy: ErrorPolicy,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +48,8 @@ impl Default for ServerConfig {
             user_prefix: "/user".into(),
             server_name: concat!("stomp-rs/", env!("CARGO_PKG_VERSION")).into(),
             connect_timeout: Duration::from_secs(10),
+            default_reply_prefix: "/topic".into(),
+            error_policy: ErrorPolicy::default(),
         }
     }
 }
@@ -80,6 +90,8 @@ pub(crate) struct ServerInner {
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     pub(crate) users: UserRegistry,
+    pub(crate) router: Router,
+    pub(crate) state: StateMap,
     next_session: AtomicU64,
     node: u32,
 }
@@ -88,6 +100,15 @@ impl ServerInner {
     pub(crate) fn next_session_id(&self) -> String {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
         format!("{:x}-{n}", self.node)
+    }
+
+    /// The destination without the application prefix, if it has one.
+    pub(crate) fn app_destination<'a>(&self, destination: &'a str) -> Option<&'a str> {
+        self.config
+            .app_prefixes
+            .iter()
+            .find_map(|p| destination.strip_prefix(p.as_str()))
+            .filter(|rest| rest.is_empty() || rest.starts_with(['/', '.']))
     }
 
     /// Whether `destination` is a user destination (`/user/...`).
@@ -153,6 +174,11 @@ impl StompServer {
     pub fn broker(&self) -> &Arc<dyn Broker> {
         &self.inner.broker
     }
+
+    /// A template for sending to destinations and users from anywhere.
+    pub fn template(&self) -> MessagingTemplate {
+        MessagingTemplate::new(self.inner.clone())
+    }
 }
 
 /// Errors found while building a server.
@@ -161,6 +187,9 @@ pub enum BuildError {
     /// A setting is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// The handler registry is inconsistent (duplicate or malformed patterns).
+    #[error(transparent)]
+    Handlers(#[from] RegistryError),
 }
 
 /// Configures a [`StompServer`].
@@ -182,9 +211,45 @@ pub struct StompServerBuilder {
     broker: Option<Arc<dyn Broker>>,
     simple: Option<Vec<String>>,
     authenticator: Option<Arc<dyn Authenticator>>,
+    handlers: Vec<&'static HandlerDef>,
+    skip_discovery: bool,
+    state: StateMap,
 }
 
 impl StompServerBuilder {
+    /// Registers a handler explicitly (for crates nothing else links, and for tests):
+    /// `.handler(&my_handler::HANDLER)`, where `my_handler` is a function annotated with
+    /// `#[message_mapping]` or `#[subscribe_mapping]`.
+    pub fn handler(mut self, def: &'static HandlerDef) -> Self {
+        self.handlers.push(def);
+        self
+    }
+
+    /// Uses only handlers given to [`handler`](Self::handler), not those registered at link
+    /// time.
+    pub fn without_discovery(mut self) -> Self {
+        self.skip_discovery = true;
+        self
+    }
+
+    /// Registers application state, taken by handlers as `State<T>`.
+    pub fn state<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// How handler failures reach the client (default: a message on `/user/queue/errors`).
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.config.error_policy = policy;
+        self
+    }
+
+    /// Where return values go without `#[send_to]` (default `/topic`).
+    pub fn default_reply_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.default_reply_prefix = prefix.into();
+        self
+    }
+
     /// Sets the prefix of destinations handled by application handlers (default `/app`).
     pub fn app_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.app_prefixes = vec![prefix.into()];
@@ -280,12 +345,19 @@ impl StompServerBuilder {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0));
+        let mut defs = self.handlers;
+        if !self.skip_discovery {
+            defs.extend(inventory::iter::<HandlerDef>());
+        }
+        let router = Router::build(defs)?;
         Ok(StompServer {
             inner: Arc::new(ServerInner {
                 config: self.config,
                 broker,
                 authenticator: self.authenticator,
                 users: UserRegistry::default(),
+                router,
+                state: self.state,
                 next_session: AtomicU64::new(1),
                 node,
             }),

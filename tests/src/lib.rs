@@ -33,7 +33,7 @@ impl Drop for TestServer {
         self.tcp_task.abort();
         let http = self.http.clone();
         std::thread::spawn(move || {
-            let _ = actix_rt::System::new().block_on(http.stop(false));
+            actix_rt::System::new().block_on(http.stop(false));
         });
     }
 }
@@ -66,9 +66,10 @@ pub async fn start(stomp: StompServer) -> TestServer {
             let _ = server.await;
         });
     });
-    let (ws_addr, http) = tokio::task::spawn_blocking(move || rx.recv().expect("http server started"))
-        .await
-        .expect("join");
+    let (ws_addr, http) =
+        tokio::task::spawn_blocking(move || rx.recv().expect("http server started"))
+            .await
+            .expect("join");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
     let tcp_addr = listener.local_addr().expect("local addr");
     let tcp_stomp = stomp.clone();
@@ -86,7 +87,12 @@ pub async fn start(stomp: StompServer) -> TestServer {
 
 /// Starts a server with the default configuration (simple broker on `/topic`, `/queue`).
 pub async fn start_default() -> TestServer {
-    start(StompServer::builder().build().expect("default config is valid")).await
+    start(
+        StompServer::builder()
+            .build()
+            .expect("default config is valid"),
+    )
+    .await
 }
 
 /// A raw TCP peer: writes arbitrary bytes, reads frames with our parser.
@@ -109,8 +115,10 @@ impl RawPeer {
     /// Connects to `addr`.
     pub async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
-        let mut limits = Limits::default();
-        limits.max_frame_size = 16 * 1024 * 1024;
+        let limits = Limits {
+            max_frame_size: 16 * 1024 * 1024,
+            ..Limits::default()
+        };
         Self {
             stream,
             buf: BytesMut::new(),
@@ -125,9 +133,14 @@ impl RawPeer {
 
     /// Sends CONNECT for 1.2 and waits for CONNECTED.
     pub async fn handshake(&mut self) -> Frame {
-        self.send("CONNECT\naccept-version:1.2\nhost:localhost\n\n\0").await;
+        self.send("CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
+            .await;
         let frame = self.frame().await;
-        assert_eq!(frame.command, stomp_runtime::frame::Command::Connected, "{frame:?}");
+        assert_eq!(
+            frame.command,
+            stomp_runtime::frame::Command::Connected,
+            "{frame:?}"
+        );
         frame
     }
 

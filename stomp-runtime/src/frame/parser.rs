@@ -170,7 +170,8 @@ impl Parser {
         let head = self.head.as_ref().expect("head was parsed above");
         let body_end = match head.content_length {
             Some(n) => {
-                if buf.len() < head.len + n + 1 {
+                // `head.len + n` cannot overflow: `build_head` checked it against the limit.
+                if buf.len() <= head.len + n {
                     return Ok(None);
                 }
                 if buf[head.len + n] != 0 {
@@ -242,7 +243,8 @@ impl Parser {
             }
             self.lines += 1;
             self.line_start = self.scan;
-            if self.lines > self.max_headers + 1 {
+            // Saturating: `usize::MAX` means no limit and must not wrap.
+            if self.lines > self.max_headers.saturating_add(1) {
                 return Err(FrameError::TooManyHeaders {
                     count: self.lines - 1,
                     max: self.max_headers,
@@ -250,7 +252,8 @@ impl Parser {
             }
         }
         let pending_line = buf.len() - self.line_start;
-        if pending_line > self.max_line + 1 {
+        // One byte of slack: the pending line may end in the CR of a CRLF.
+        if pending_line > self.max_line.saturating_add(1) {
             return Err(FrameError::HeaderLineTooLong {
                 size: pending_line,
                 max: self.max_line,
@@ -296,13 +299,16 @@ impl Parser {
                     .trim()
                     .parse()
                     .map_err(|_| FrameError::InvalidContentLength(truncate(v)))?;
-                if len.saturating_add(n) > self.max_frame {
-                    return Err(FrameError::FrameTooLarge {
-                        size: len.saturating_add(n),
-                        max: self.max_frame,
-                    });
+                // Checked: with `usize::MAX` as the limit (none) the sum could still overflow.
+                match len.checked_add(n) {
+                    Some(size) if size <= self.max_frame => Some(n),
+                    size => {
+                        return Err(FrameError::FrameTooLarge {
+                            size: size.unwrap_or(usize::MAX),
+                            max: self.max_frame,
+                        });
+                    }
                 }
-                Some(n)
             }
         };
         Ok(Head {

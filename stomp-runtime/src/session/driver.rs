@@ -100,15 +100,24 @@ async fn read_loop<S: FrameSource>(
         };
         match outcome {
             Err(_elapsed) => {
-                let what = if session.is_open() {
-                    "heart-beat timeout"
+                // Say how long the peer was given, so a client can tell a slow network from
+                // a misconfigured heart-beat or a missing CONNECT.
+                let (what, details) = if session.is_open() {
+                    let (_, expect) = *heartbeat.borrow();
+                    let allowed = (expect as f64 * grace).ceil() as u64;
+                    let details = format!(
+                        "No frame or heart-beat arrived for {allowed} ms (negotiated interval \
+                         {expect} ms, grace factor {grace})."
+                    );
+                    ("heart-beat timeout", details)
                 } else {
-                    "CONNECT timeout"
+                    let ms = server.config.connect_timeout.as_millis();
+                    let details = format!(
+                        "No CONNECT frame arrived within {ms} ms of the connection opening."
+                    );
+                    ("CONNECT timeout", details)
                 };
-                session.protocol_error(
-                    what,
-                    "No frame or heart-beat arrived within the negotiated interval.",
-                );
+                session.protocol_error(what, &details);
                 return;
             }
             Ok(Err(e)) => {

@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 use crate::broker::{AckMode, BrokerMessage, Subscription};
 use crate::config::{negotiate_interval, parse_heartbeat};
 use crate::frame::{Command, Frame, Version};
+use crate::handler::{self, Dispatched, SessionInfo};
 use crate::security::Principal;
 use crate::server::ServerInner;
 use outbound::Outbound;
@@ -61,7 +62,7 @@ impl Fault {
 fn missing(header: &str, command: Command) -> Fault {
     Fault::new(
         format!("missing {header} header"),
-        format!("{command} frames must carry a `{header}` header."),
+        format!("{command} frames must carry the `{header}` header."),
     )
 }
 
@@ -247,6 +248,9 @@ impl Session {
     }
 
     async fn publish(&mut self, destination: &str, frame: &Frame) -> Result<(), Fault> {
+        if let Some(lookup) = self.server.app_destination(destination) {
+            return self.dispatch_app(lookup, frame, None).await;
+        }
         if self.server.is_user_destination(destination) {
             // A client addressing a user directly: /user/{name}/queue/x.
             let Some((user, dest)) = self.server.parse_user_target(destination) else {
@@ -276,6 +280,33 @@ impl Session {
             .publish(message)
             .await
             .map_err(|e| Fault::new("message not accepted", e.to_string()))
+    }
+
+    /// Runs the application handler for `lookup` (the destination without the app prefix).
+    async fn dispatch_app(
+        &mut self,
+        lookup: &str,
+        frame: &Frame,
+        subscription: Option<&str>,
+    ) -> Result<(), Fault> {
+        let info = SessionInfo {
+            id: self.shared.id.clone(),
+            principal: self.principal.clone(),
+            attributes: self.shared.attributes.clone(),
+        };
+        match handler::dispatch(
+            &self.server,
+            &self.shared,
+            info,
+            lookup,
+            frame,
+            subscription,
+        )
+        .await
+        {
+            Dispatched::Done => Ok(()),
+            Dispatched::Fatal(reason) => Err(Fault::new("handler failed", reason)),
+        }
     }
 
     async fn subscribe(&mut self, frame: &Frame) -> Result<Flow, Fault> {
@@ -309,6 +340,12 @@ impl Session {
                 )
             })?,
         };
+        if let Some(lookup) = self.server.app_destination(destination) {
+            // Request-reply (`#[subscribe_mapping]`): answered once, no broker subscription.
+            self.dispatch_app(lookup, frame, Some(&id)).await?;
+            self.subscriptions.insert(id, SubInfo { ack });
+            return Ok(Flow::Continue);
+        }
         let broker_destination = if self.server.is_user_destination(destination) {
             self.server
                 .resolve_user_subscription(destination, &self.shared.id)

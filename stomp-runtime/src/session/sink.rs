@@ -33,6 +33,8 @@ pub(crate) struct SessionShared {
     pub(crate) pending: Mutex<VecDeque<Pending>>,
     /// Negotiated (send, receive) heart-beat intervals in milliseconds.
     pub(crate) heartbeat: watch::Sender<(u64, u64)>,
+    /// Attributes handlers keep for the life of the session.
+    pub(crate) attributes: crate::handler::SessionAttributes,
 }
 
 impl SessionShared {
@@ -44,6 +46,7 @@ impl SessionShared {
             next_ack: AtomicU64::new(1),
             pending: Mutex::new(VecDeque::new()),
             heartbeat: watch::Sender::new((0, 0)),
+            attributes: Default::default(),
         })
     }
 

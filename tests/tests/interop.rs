@@ -1,0 +1,331 @@
+//! Interop with STOMP clients we did not write, run as child processes against a real
+//! server: `@stomp/stompjs` over WebSocket (Node, `tests/interop/stompjs_ws.mjs`) and
+//! `stomp.py` over raw TCP (Python, `tests/interop/stomppy_tcp.py`), each alone and talking
+//! to each other through one server.
+//!
+//! The clients are installed by `.ci/run`; by hand:
+//!
+//! ```text
+//! npm ci --prefix tests/interop
+//! python3 -m pip install -r tests/interop/requirements.txt
+//! ```
+//!
+//! A missing client fails the test with that instruction; it is never skipped.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stomp_tests::{TestServer, start_default};
+
+/// Longest a client script may run; each script also has its own 30 s limit and reports it.
+const CHILD_DEADLINE: Duration = Duration::from_secs(60);
+
+const NPM_HINT: &str = "run `npm ci --prefix tests/interop` (or `bash .ci/run`)";
+const PIP_HINT: &str =
+    "run `python3 -m pip install -r tests/interop/requirements.txt` (or `bash .ci/run`)";
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+/// One run of a client script.
+enum Client {
+    StompJs { ws_url: String },
+    StompPy { host: String, port: u16 },
+}
+
+impl Client {
+    fn stompjs(server: &TestServer) -> Self {
+        Client::StompJs {
+            ws_url: server.ws_url.clone(),
+        }
+    }
+
+    fn stomppy(server: &TestServer) -> Self {
+        Client::StompPy {
+            host: server.tcp_addr.ip().to_string(),
+            port: server.tcp_addr.port(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Client::StompJs { .. } => "stompjs_ws.mjs",
+            Client::StompPy { .. } => "stomppy_tcp.py",
+        }
+    }
+
+    /// Fails, with the install step, when the client's packages are not installed.
+    fn require_installed(&self) {
+        let dir = interop_dir();
+        match self {
+            Client::StompJs { .. } => {
+                for package in ["@stomp/stompjs", "ws"] {
+                    let manifest = dir.join("node_modules").join(package).join("package.json");
+                    assert!(
+                        manifest.is_file(),
+                        "the Node package `{package}` is not installed in {}: {NPM_HINT}",
+                        dir.display()
+                    );
+                }
+            }
+            Client::StompPy { .. } => {
+                let probe = Command::new("python3")
+                    .args(["-c", "import stomp"])
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run `python3` ({e}); {PIP_HINT}"));
+                assert!(
+                    probe.status.success(),
+                    "python3 cannot import stomp.py ({}): {PIP_HINT}",
+                    String::from_utf8_lossy(&probe.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    fn command(&self, mode_args: &[&str]) -> Command {
+        self.require_installed();
+        let script = interop_dir().join(self.name());
+        let mut cmd = match self {
+            Client::StompJs { ws_url } => {
+                let mut c = Command::new("node");
+                c.arg(script).arg(ws_url);
+                c
+            }
+            Client::StompPy { host, port } => {
+                let mut c = Command::new("python3");
+                c.arg(script).arg(host).arg(port.to_string());
+                c.env("PYTHONUNBUFFERED", "1")
+                    .env("PYTHONDONTWRITEBYTECODE", "1");
+                c
+            }
+        };
+        cmd.args(mode_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn spawn(&self, mode_args: &[&str]) -> Running {
+        let mut cmd = self.command(mode_args);
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            let program = cmd.get_program().to_string_lossy().into_owned();
+            panic!("cannot start `{program}` for {} ({e})", self.name())
+        });
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Running {
+            name: self.name(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// A client script in flight: its stdout arrives line by line.
+struct Running {
+    name: &'static str,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+    started: Instant,
+}
+
+impl Running {
+    fn remaining(&self) -> Duration {
+        CHILD_DEADLINE.saturating_sub(self.started.elapsed())
+    }
+
+    /// The next stdout line as JSON; panics on timeout, exit or garbage.
+    fn next_json(&mut self, what: &str) -> Value {
+        match self.lines.recv_timeout(self.remaining()) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                serde_json::from_str(&line).unwrap_or_else(|e| {
+                    let out = self.finish_output();
+                    panic!(
+                        "{}: {what}: not a JSON line ({e}): {line}\n{out}",
+                        self.name
+                    )
+                })
+            }
+            Err(_) => {
+                let out = self.finish_output();
+                panic!("{}: no {what} within {CHILD_DEADLINE:?}\n{out}", self.name)
+            }
+        }
+    }
+
+    /// Waits for the exit; kills the child past the deadline.
+    fn wait(&mut self) -> ExitStatus {
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                return status;
+            }
+            if self.remaining().is_zero() {
+                let _ = self.child.kill();
+                let out = self.finish_output();
+                panic!(
+                    "{} still running after {CHILD_DEADLINE:?}\n{out}",
+                    self.name
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the child printed, for failure messages.
+    fn finish_output(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.seen.extend(self.lines.try_iter());
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{stderr}",
+            self.seen.join("\n")
+        )
+    }
+
+    /// The result line, checked for `"ok": true` and a zero exit code.
+    fn result(mut self) -> Value {
+        let result = self.next_json("result line");
+        let status = self.wait();
+        if !status.success() || result["ok"] != json!(true) {
+            let out = self.finish_output();
+            panic!("{} failed ({status}): {result}\n{out}", self.name);
+        }
+        result
+    }
+}
+
+impl Drop for Running {
+    /// A failed test must not leave its client behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `f` (which blocks on child processes) off the runtime serving the TCP transport.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_over_websocket() {
+    let server = start_default().await;
+    let client = Client::stompjs(&server);
+    let r = blocking(move || client.spawn(&[]).result()).await;
+    assert_eq!(r["version"], "1.2", "{r}");
+    assert_eq!(r["connectedVersion"], "1.2", "{r}");
+    assert_eq!(r["ack"], true, "{r}");
+    assert_eq!(r["topic"], true, "{r}");
+    assert_eq!(r["binary"]["bytes"], 7, "{r}");
+    assert_eq!(r["binary"]["content_length"], "7", "{r}");
+    assert_eq!(r["queue_backlog"], true, "{r}");
+    assert_eq!(r["disconnect_receipt"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomppy_over_tcp() {
+    let server = start_default().await;
+    let client = Client::stomppy(&server);
+    let r = blocking(move || client.spawn(&[]).result()).await;
+    assert_eq!(r["version"], "1.2", "{r}");
+    assert_eq!(r["ack"], true, "{r}");
+    assert_eq!(r["nack_redelivered"]["same_message_id"], true, "{r}");
+    assert_eq!(r["topic"], true, "{r}");
+    assert_eq!(
+        r["transaction"]["committed"],
+        json!(["tx 1", "tx 2"]),
+        "{r}"
+    );
+    assert_eq!(r["transaction"]["aborted_dropped"], true, "{r}");
+    assert_eq!(r["disconnect_receipt"], true, "{r}");
+}
+
+/// `listener` subscribes (and says so), then `publisher` sends through the same server.
+async fn peer_exchange(listener: Client, publisher: Client, tag: &str) {
+    const COUNT: usize = 3;
+    let topic = format!("/topic/interop-peer-{tag}");
+    let queue = format!("/queue/interop-peer-{tag}");
+    let (received, sent) = blocking(move || {
+        let count = COUNT.to_string();
+        let args = [
+            "--topic",
+            topic.as_str(),
+            "--queue",
+            queue.as_str(),
+            "--count",
+            count.as_str(),
+        ];
+        let mut listening = listener.spawn(&[&["--mode", "listen"][..], &args[..]].concat());
+        let ready = listening.next_json("ready line");
+        assert_eq!(ready, json!({"ready": true}));
+        let sent = publisher
+            .spawn(&[&["--mode", "publish"][..], &args[..]].concat())
+            .result();
+        (listening.result(), sent)
+    })
+    .await;
+    assert_eq!(sent["sent"], 2 * COUNT, "{sent}");
+    let want = |kind: &str| -> Value { (0..COUNT).map(|i| format!("{kind} {i} ✓")).collect() };
+    assert_eq!(received["received"]["topic"], want("topic"), "{received}");
+    assert_eq!(received["received"]["queue"], want("queue"), "{received}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_publishes_over_websocket_to_stomppy_over_tcp() {
+    let server = start_default().await;
+    peer_exchange(
+        Client::stomppy(&server),
+        Client::stompjs(&server),
+        "js-to-py",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomppy_publishes_over_tcp_to_stompjs_over_websocket() {
+    let server = start_default().await;
+    peer_exchange(
+        Client::stompjs(&server),
+        Client::stomppy(&server),
+        "py-to-js",
+    )
+    .await;
+}
