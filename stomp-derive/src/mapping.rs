@@ -34,6 +34,8 @@ pub(crate) struct Handler {
     send_to: Vec<LitStr>,
     send_to_user: Option<SendToUser>,
     args: Vec<Arg>,
+    /// Paths of the routing attributes consumed here, so the user's imports count as used.
+    consumed: Vec<syn::Path>,
 }
 
 struct Arg {
@@ -70,7 +72,14 @@ impl Handler {
             None => errors = Some(e),
         };
         let mut kept = Vec::new();
+        let mut consumed = Vec::new();
         for attr in std::mem::take(&mut item.attrs) {
+            if matches!(
+                attr_ident(&attr).as_deref(),
+                Some("send_to" | "send_to_user")
+            ) {
+                consumed.push(attr.path().clone());
+            }
             match attr_ident(&attr).as_deref() {
                 Some("send_to") => {
                     if send_to.is_some() {
@@ -183,6 +192,7 @@ impl Handler {
             send_to: send_to.map(|s| s.0).unwrap_or_default(),
             send_to_user: send_to_user.map(|s| s.0),
             args,
+            consumed,
         })
     }
 }
@@ -316,8 +326,12 @@ impl ToTokens for Handler {
         let reply = quote_spanned! {ret_ty.span()=>
             ::stomp_runtime::__private::reply(#converted)
         };
+        let consumed = uses(&self.consumed);
+        // The line of the function's name, not of the attribute.
+        let line = quote_spanned!(ident.span()=> ::core::line!());
         tokens.extend(quote! {
             #item
+            #consumed
 
             #[doc(hidden)]
             #[allow(non_camel_case_types, missing_docs, dead_code)]
@@ -335,7 +349,7 @@ impl ToTokens for Handler {
                         send_to_user: #send_to_user,
                         name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                         file: ::core::file!(),
-                        line: ::core::line!(),
+                        line: #line,
                         call: #ident::__stomp_call,
                     };
 
@@ -353,5 +367,18 @@ impl ToTokens for Handler {
 
             ::stomp_runtime::__private::inventory::submit! { *#ident::HANDLER }
         });
+    }
+}
+
+/// `use path as _;` for each attribute path, so importing `send_to` is not reported unused
+/// once the mapping attribute has consumed it.
+pub(crate) fn uses(paths: &[syn::Path]) -> TokenStream {
+    if paths.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        const _: () = {
+            #(#[allow(unused_imports)] use #paths as _;)*
+        };
     }
 }

@@ -65,7 +65,10 @@ async fn queue_gives_each_message_to_exactly_one_consumer(t: Transport) {
         publisher.send("/queue/work", body.clone()).await.unwrap();
     }
     let (got_a, got_b) = split_between(&mut a, &mut b, N).await;
-    assert!(!got_a.is_empty() && !got_b.is_empty(), "{got_a:?} / {got_b:?}");
+    assert!(
+        !got_a.is_empty() && !got_b.is_empty(),
+        "{got_a:?} / {got_b:?}"
+    );
     let mut all: Vec<String> = got_a.iter().chain(&got_b).cloned().collect();
     assert!(distinct(&all), "a message was delivered twice: {all:?}");
     all.sort();
@@ -167,9 +170,18 @@ async fn error_on_a_receipted_frame_is_reported(t: Transport) {
         .unwrap()
         .expect("closed by an error");
     assert_eq!(cause.server_message(), Some("no route for destination"));
-    assert!(tokio::time::timeout(WAIT, sub.next()).await.unwrap().is_none());
+    assert!(
+        tokio::time::timeout(WAIT, sub.next())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        client.send("/topic/e", "late").await.unwrap_err().server_message(),
+        client
+            .send("/topic/e", "late")
+            .await
+            .unwrap_err()
+            .server_message(),
         Some("no route for destination")
     );
 }

@@ -380,3 +380,69 @@ async fn fail(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never(_: MessageContext) -> HandlerFuture {
+        Box::pin(async { Ok(None) })
+    }
+
+    const fn def(name: &'static str, line: u32, patterns: &'static [&'static str]) -> HandlerDef {
+        HandlerDef {
+            kind: HandlerKind::Message,
+            patterns,
+            send_to: &[],
+            send_to_user: None,
+            name,
+            file: "src/chat.rs",
+            line,
+            call: never,
+        }
+    }
+
+    static SEND: HandlerDef = def("chat::send", 10, &["/chat.send"]);
+    static SEND_AGAIN: HandlerDef = def("chat::send_again", 20, &["/other", "/chat.send"]);
+    static ROOM: HandlerDef = def("chat::room", 30, &["/chat.{room}"]);
+    static BROKEN: HandlerDef = def("chat::broken", 40, &["/chat.{room"]);
+
+    #[test]
+    fn duplicate_patterns_name_both_handlers_and_their_places() {
+        let err = Router::build(vec![&SEND, &SEND_AGAIN])
+            .err()
+            .expect("duplicate refused");
+        let text = err.to_string();
+        assert!(text.contains("chat::send (src/chat.rs:10)"), "{text}");
+        assert!(text.contains("chat::send_again (src/chat.rs:20)"), "{text}");
+        assert!(text.contains("`/chat.send`"), "{text}");
+    }
+
+    #[test]
+    fn the_same_handler_registered_twice_counts_once() {
+        let router = Router::build(vec![&SEND, &SEND, &ROOM]).expect("no duplicate");
+        assert_eq!(router.message.len(), 2);
+    }
+
+    #[test]
+    fn exact_patterns_win_over_variables_whatever_the_registration_order() {
+        for defs in [vec![&ROOM, &SEND], vec![&SEND, &ROOM]] {
+            let router = Router::build(defs).unwrap();
+            let (def, vars) = router.find(HandlerKind::Message, "/chat.send").unwrap();
+            assert_eq!(def.name, "chat::send");
+            assert!(vars.is_empty());
+            let (def, vars) = router.find(HandlerKind::Message, "/chat.lobby").unwrap();
+            assert_eq!(def.name, "chat::room");
+            assert_eq!(vars, [("room".to_owned(), "lobby".to_owned())]);
+        }
+    }
+
+    #[test]
+    fn malformed_patterns_fail_the_build_with_the_handler_named() {
+        let err = Router::build(vec![&BROKEN]).err().expect("refused");
+        assert!(
+            err.to_string().contains("chat::broken (src/chat.rs:40)"),
+            "{err}"
+        );
+    }
+}
