@@ -63,8 +63,8 @@ fuzz_target!(|data: &[u8]| {
     let [control, count, rest @ ..] = data else {
         return;
     };
-    let version = [Version::V1_0, Version::V1_1, Version::V1_2, Version::V1_2]
-        [usize::from(control & 0b11)];
+    let version =
+        [Version::V1_0, Version::V1_1, Version::V1_2, Version::V1_2][usize::from(control & 0b11)];
     let limits = if control & 0b100 != 0 {
         Limits {
             max_frame_size: 96,
@@ -117,7 +117,11 @@ fuzz_target!(|data: &[u8]| {
                     .push("content-length", frame.body.len().to_string());
             }
             let wire = frame.encode(Version::V1_2);
-            let again = feed(Version::V1_2, &Limits::default(), std::iter::once(&wire[..]));
+            let again = feed(
+                Version::V1_2,
+                &Limits::default(),
+                std::iter::once(&wire[..]),
+            );
             assert_eq!(again.error, None);
             assert_eq!(again.items, [Parsed::Frame(expected)]);
             assert!(again.rest.is_empty());

@@ -48,3 +48,8 @@ pub mod __private {
     pub use inventory;
     pub use std::boxed::Box;
 }
+
+/// The README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

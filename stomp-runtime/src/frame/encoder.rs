@@ -6,7 +6,9 @@ use super::{Frame, Version, escape::escape_into};
 
 /// Appends `frame`, encoded for `version`, to `out`.
 ///
-/// Header names and values are escaped unless the command is CONNECT, STOMP or CONNECTED.
+/// Header names and values are escaped unless the command is CONNECT, STOMP or CONNECTED
+/// or the version is 1.0; unescaped, a name holding `:` or LF is left out and a LF in a value
+/// is written as a space, since neither can be carried.
 /// `content-length` is added when the body is not empty and the frame does not already
 /// carry one, so bodies may hold NUL bytes.
 pub fn encode_into(frame: &Frame, version: Version, out: &mut BytesMut) {
@@ -19,6 +21,24 @@ pub fn encode_into(frame: &Frame, version: Version, out: &mut BytesMut) {
     head.extend_from_slice(frame.command.as_str().as_bytes());
     head.push(b'\n');
     for (name, value) in frame.headers.iter() {
+        if escape == Version::V1_0 {
+            // Unescaped, a LF would end the line early and a colon in the name would move
+            // the split, so peer-supplied text could pose as other headers (a first-wins
+            // `content-length`, say): drop such names, and write a LF in a value as a space.
+            if name.contains([':', '\n']) {
+                tracing::warn!(
+                    command = %frame.command,
+                    header = ?name,
+                    "header name cannot be sent unescaped; dropped"
+                );
+                continue;
+            }
+            head.extend_from_slice(name.as_bytes());
+            head.push(b':');
+            head.extend(value.bytes().map(|b| if b == b'\n' { b' ' } else { b }));
+            head.push(b'\n');
+            continue;
+        }
         escape_into(name, escape, &mut head);
         head.push(b':');
         escape_into(value, escape, &mut head);

@@ -406,6 +406,34 @@ fn v10_encodes_without_escaping() {
 }
 
 #[test]
+fn unescaped_headers_cannot_smuggle_other_headers() {
+    // A 1.1+ sender's escaped LF and colon reach a 1.0 subscriber, or a CONNECTED frame.
+    for (command, version) in [
+        (Command::Message, Version::V1_0),
+        (Command::Connected, Version::V1_2),
+    ] {
+        let frame = Frame::new(command)
+            .header("x", "a\ncontent-length:0\ndestination:/evil")
+            .header("content-length:0\nx", "v")
+            .header("destination:/evil", "v")
+            .header("destination", "/queue/a")
+            .body("hello");
+        let wire = frame.encode(version);
+        let parsed = parse_one(version, &wire).unwrap();
+        assert_eq!(
+            headers_of(&parsed),
+            [
+                ("x", "a content-length:0 destination:/evil"),
+                ("destination", "/queue/a"),
+                ("content-length", "5"),
+            ],
+            "{command} {version}"
+        );
+        assert_eq!(&parsed.body[..], b"hello");
+    }
+}
+
+#[test]
 fn connect_stomp_and_connected_headers_are_never_escaped() {
     for version in Version::ALL {
         for c in UNESCAPED {
@@ -1451,6 +1479,26 @@ proptest! {
             && outcome.buf.is_empty()
             && outcome.items == [Parsed::Frame(expected_after_round_trip(&frame))];
         prop_assert_eq!(round_tripped, all_representable, "{:?}", wire);
+    }
+
+    #[test]
+    fn any_frame_encodes_to_exactly_one_frame(frame in any_frame(), version in any_version()) {
+        // Whatever the headers hold, nothing leaks into other headers, the body or a next
+        // frame (names must be non-empty and `content-length` is the encoder's to write).
+        let mut frame = frame;
+        frame.headers = frame
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.is_empty() && *k != "content-length")
+            .collect();
+        let wire = frame.encode(version);
+        let parsed = parse_one(version, &wire).unwrap();
+        prop_assert_eq!(parsed.command, frame.command);
+        prop_assert_eq!(&parsed.body, &frame.body);
+        prop_assert!(parsed.headers.len() <= frame.headers.len() + 1);
+        if !frame.body.is_empty() {
+            prop_assert_eq!(parsed.get("content-length"), Some(&*frame.body.len().to_string()));
+        }
     }
 
     #[test]

@@ -168,7 +168,14 @@ async fn write_loop<K: FrameSink>(
             item = rx.recv() => item,
             _ = heartbeat.changed() => continue,
             _ = sleep_or_never(beat_at) => {
-                if sink.heartbeat().await.is_err() {
+                // Every socket operation races `kill`: a peer that stopped reading must not
+                // hold the writer (and so the session) forever.
+                let beat = tokio::select! {
+                    biased;
+                    _ = kill.cancelled() => break,
+                    r = sink.heartbeat() => r,
+                };
+                if beat.is_err() {
                     kill.cancel();
                     return;
                 }
@@ -180,8 +187,14 @@ async fn write_loop<K: FrameSink>(
         // Write everything already queued, then flush once.
         loop {
             if matches!(item, Out::Close) {
-                let _ = sink.flush().await;
-                sink.close(false).await;
+                tokio::select! {
+                    biased;
+                    _ = kill.cancelled() => {}
+                    _ = async {
+                        let _ = sink.flush().await;
+                        sink.close(false).await;
+                    } => {}
+                }
                 kill.cancel();
                 return;
             }
@@ -206,7 +219,12 @@ async fn write_loop<K: FrameSink>(
         if kill.is_cancelled() {
             break;
         }
-        if sink.flush().await.is_err() {
+        let flushed = tokio::select! {
+            biased;
+            _ = kill.cancelled() => break,
+            r = sink.flush() => r,
+        };
+        if flushed.is_err() {
             kill.cancel();
             return;
         }
@@ -226,7 +244,7 @@ async fn write_loop<K: FrameSink>(
         .await;
         debug_assert_eq!(frame.command, Command::Error);
     }
-    sink.close(outbound.overflowed()).await;
+    let _ = timeout(FAREWELL_TIMEOUT, sink.close(outbound.overflowed())).await;
 }
 
 async fn sleep_or_never(at: Option<Instant>) {
