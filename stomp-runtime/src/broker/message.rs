@@ -39,6 +39,9 @@ pub struct BrokerMessage {
     pub headers: Headers,
     /// The body.
     pub body: Bytes,
+    /// Whether a queue keeps the message while it has no subscriber. Messages for user
+    /// destinations are not kept: they reach the sessions subscribed now or nobody.
+    pub retain: bool,
     encoded: [OnceLock<Bytes>; 3],
 }
 
@@ -57,6 +60,7 @@ impl BrokerMessage {
             content_type,
             headers,
             body,
+            retain: true,
             encoded: Default::default(),
         })
     }
@@ -76,14 +80,19 @@ impl BrokerMessage {
         )
     }
 
-    /// The same message under a new id at another destination (user destinations).
+    /// The same message under a new id at one session's user destination; not kept by a
+    /// queue without subscribers.
     pub fn redirect(&self, destination: impl Into<String>) -> Arc<Self> {
-        Self::new(
-            destination,
-            self.content_type.clone(),
-            self.headers.clone(),
-            self.body.clone(),
-        )
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Self {
+            destination: destination.into(),
+            message_id: format!("m-{id}"),
+            content_type: self.content_type.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            retain: false,
+            encoded: Default::default(),
+        })
     }
 
     /// The shared tail of the MESSAGE frame for `version`: every header line but the

@@ -193,7 +193,7 @@ impl Broker for SimpleBroker {
         }
         if self.is_queue(&message.destination) {
             let mut state = self.state.write();
-            if Self::deliver_queue(&mut state, &message, None) {
+            if Self::deliver_queue(&mut state, &message, None) || !message.retain {
                 return Ok(());
             }
             let queue = state.queues.entry(message.destination.clone()).or_default();
@@ -236,6 +236,10 @@ impl Broker for SimpleBroker {
                 front.entry(m.destination.clone()).or_default().push(m);
             }
         }
+        front.retain(|_, msgs| {
+            msgs.retain(|m| m.retain);
+            !msgs.is_empty()
+        });
         for (dest, msgs) in front {
             let queue = state.queues.entry(dest).or_default();
             for m in msgs.into_iter().rev() {
@@ -251,5 +255,133 @@ impl Broker for SimpleBroker {
             subs.retain(|s| &*s.session_id != session_id);
             !subs.is_empty()
         });
+        // Round-robin cursors of queues with nothing waiting are cheap to lose; dropping
+        // them keeps per-session user queues from piling up.
+        state.queues.retain(|_, q| !q.backlog.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Headers;
+    use bytes::Bytes;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Collect {
+        got: Mutex<Vec<String>>,
+        refuse: bool,
+    }
+
+    impl MessageSink for Collect {
+        fn deliver(&self, m: &Arc<BrokerMessage>) -> Delivery {
+            if self.refuse {
+                return Delivery::Refused;
+            }
+            self.got
+                .lock()
+                .push(String::from_utf8_lossy(&m.body).into_owned());
+            Delivery::Delivered
+        }
+    }
+
+    fn msg(dest: &str, body: &'static str) -> Arc<BrokerMessage> {
+        BrokerMessage::new(
+            dest,
+            None,
+            Headers::new(),
+            Bytes::from_static(body.as_bytes()),
+        )
+    }
+
+    async fn sub(b: &SimpleBroker, session: &str, dest: &str, sink: Arc<Collect>) {
+        b.subscribe(Subscription {
+            session_id: Arc::from(session),
+            id: "0".into(),
+            destination: dest.into(),
+            ack: super::super::AckMode::Auto,
+            sink,
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn queue_keeps_messages_until_a_subscriber_comes_then_drains_in_order() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        b.publish(msg("/queue/a", "1")).await.unwrap();
+        b.publish(msg("/queue/a", "2")).await.unwrap();
+        let s = Arc::new(Collect::default());
+        sub(&b, "s1", "/queue/a", s.clone()).await;
+        assert_eq!(*s.got.lock(), ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn unretained_messages_without_subscribers_are_dropped() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        b.publish(msg("/queue/x", "keep").redirect("/queue/x-user1"))
+            .await
+            .unwrap();
+        let s = Arc::new(Collect::default());
+        sub(&b, "s1", "/queue/x-user1", s.clone()).await;
+        assert!(s.got.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn full_backlog_refuses_and_refused_delivery_goes_to_the_next_consumer() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]).max_backlog(1);
+        b.publish(msg("/queue/f", "1")).await.unwrap();
+        assert!(matches!(
+            b.publish(msg("/queue/f", "2")).await,
+            Err(BrokerError::QueueFull { max: 1, .. })
+        ));
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        let slow = Arc::new(Collect {
+            refuse: true,
+            ..Default::default()
+        });
+        let ok = Arc::new(Collect::default());
+        sub(&b, "slow", "/queue/r", slow).await;
+        sub(&b, "ok", "/queue/r", ok.clone()).await;
+        for _ in 0..4 {
+            b.publish(msg("/queue/r", "m")).await.unwrap();
+        }
+        assert_eq!(ok.got.lock().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn requeue_skips_the_session_that_gave_the_message_back() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        let a = Arc::new(Collect::default());
+        let c = Arc::new(Collect::default());
+        sub(&b, "a", "/queue/n", a.clone()).await;
+        sub(&b, "c", "/queue/n", c.clone()).await;
+        b.requeue("a", vec![msg("/queue/n", "again")]).await;
+        assert!(a.got.lock().is_empty());
+        assert_eq!(*c.got.lock(), ["again"]);
+        // With no other consumer it waits for the next one.
+        b.session_closed("c").await;
+        b.requeue("a", vec![msg("/queue/n", "later")]).await;
+        let d = Arc::new(Collect::default());
+        sub(&b, "d", "/queue/n", d.clone()).await;
+        assert_eq!(*d.got.lock(), ["later"]);
+    }
+
+    #[tokio::test]
+    async fn topics_reach_exact_and_pattern_subscribers() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        let exact = Arc::new(Collect::default());
+        let one = Arc::new(Collect::default());
+        let all = Arc::new(Collect::default());
+        sub(&b, "e", "/topic/rooms.lobby", exact.clone()).await;
+        sub(&b, "o", "/topic/rooms.*", one.clone()).await;
+        sub(&b, "a", "/topic/**", all.clone()).await;
+        b.publish(msg("/topic/rooms.lobby", "1")).await.unwrap();
+        b.publish(msg("/topic/rooms.lobby.x", "2")).await.unwrap();
+        assert_eq!(*exact.got.lock(), ["1"]);
+        assert_eq!(*one.got.lock(), ["1"]);
+        assert_eq!(*all.got.lock(), ["1", "2"]);
+        assert!(b.publish(msg("/elsewhere", "x")).await.is_err());
     }
 }
