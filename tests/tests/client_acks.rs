@@ -9,7 +9,7 @@ use stomp_runtime::client::{Client, Message, Subscription};
 use stomp_runtime::frame::Headers;
 use stomp_tests::{WAIT, start_default};
 
-use client_support::{Transport, bodies, next, numbered, on_both_transports, text};
+use client_support::{Transport, bodies, messages, next, numbered, on_both_transports, text};
 
 on_both_transports!(
     client_ack_is_cumulative,
@@ -49,13 +49,7 @@ async fn client_ack_is_cumulative(t: Transport) {
         .unwrap();
     let publisher = t.connect(&server).await;
     publish(&publisher, "/queue/cum", &numbered("m", 5)).await;
-    let got: Vec<Message> = {
-        let mut v = Vec::new();
-        for _ in 0..5 {
-            v.push(next(&mut a).await);
-        }
-        v
-    };
+    let got = messages(&mut a, 5).await;
     assert_eq!(got.iter().map(text).collect::<Vec<_>>(), numbered("m", 5));
     // Acknowledging m2 settles m0..=m2.
     first.ack(&got[2]).await.unwrap();
@@ -76,10 +70,7 @@ async fn client_individual_ack_settles_one_message(t: Transport) {
         .unwrap();
     let publisher = t.connect(&server).await;
     publish(&publisher, "/queue/ind", &numbered("m", 5)).await;
-    let mut got = Vec::new();
-    for _ in 0..5 {
-        got.push(next(&mut a).await);
-    }
+    let got = messages(&mut a, 5).await;
     first.ack(&got[1]).await.unwrap();
     first.ack(&got[3]).await.unwrap();
     let second = t.connect(&server).await;
@@ -148,13 +139,7 @@ async fn unacked_messages_of_a_closed_session_are_redelivered(t: Transport) {
             .is_none(),
         "the dropped client's subscription ends"
     );
-    let redelivered: Vec<Message> = {
-        let mut v = Vec::new();
-        for _ in 0..3 {
-            v.push(next(&mut b).await);
-        }
-        v
-    };
+    let redelivered = messages(&mut b, 3).await;
     assert_eq!(
         redelivered.iter().map(text).collect::<Vec<_>>(),
         numbered("m", 3)

@@ -207,8 +207,10 @@ impl SlowPeer {
         let mut stream = socket.connect(addr).await.unwrap();
         let hello = format!("CONNECT\naccept-version:1.2\nhost:localhost\n\n\0{subscribe}");
         stream.write_all(hello.as_bytes()).await.unwrap();
-        let mut limits = Limits::default();
-        limits.max_frame_size = 16 * 1024 * 1024;
+        let limits = Limits {
+            max_frame_size: 16 * 1024 * 1024,
+            ..Limits::default()
+        };
         let mut peer = SlowPeer {
             stream,
             parser: Parser::new(&limits),

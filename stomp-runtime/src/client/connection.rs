@@ -146,7 +146,9 @@ impl Inner {
                 return;
             }
             d.open = false;
+            // Before anyone is woken, so a woken caller's next call sees the end.
             self.closed.send_replace(Some(reason.clone()));
+            self.stop.cancel();
             (
                 std::mem::take(&mut d.receipts),
                 std::mem::take(&mut d.routes),
@@ -161,12 +163,11 @@ impl Inner {
             let _ = waiter.send(Err(err.clone()));
         }
         drop(routes);
-        self.stop.cancel();
     }
 
     /// Queues `frame` for the writer.
     pub(crate) async fn send_frame(&self, frame: Frame) -> Result<(), ClientError> {
-        if self.stop.is_cancelled() {
+        if self.is_closed() {
             return Err(self.close_error());
         }
         let bytes = frame.encode(self.version);

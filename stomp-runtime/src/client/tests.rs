@@ -187,14 +187,15 @@ async fn server_beats_keep_the_connection_alive() {
     let (listener, addr) = Fake::listen().await;
     let server = tokio::spawn(async move {
         let (mut fake, _) =
-            Fake::handshake(&listener, b"CONNECTED\nversion:1.2\nheart-beat:50,0\n\n\0").await;
+            Fake::handshake(&listener, b"CONNECTED\nversion:1.2\nheart-beat:200,0\n\n\0").await;
         for _ in 0..10 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             fake.send(b"\r\n").await;
         }
         fake
     });
-    let client = Client::connect_tcp(addr, ConnectOptions::new().heartbeat(0, 50))
+    // Beats every 20 ms against a 200 ms interval: far inside the tolerance.
+    let client = Client::connect_tcp(addr, ConnectOptions::new().heartbeat(0, 200))
         .await
         .unwrap();
     let _fake = server.await.unwrap();

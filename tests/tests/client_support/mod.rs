@@ -76,6 +76,15 @@ pub async fn next(sub: &mut Subscription) -> Message {
     }
 }
 
+/// The next `n` messages.
+pub async fn messages(sub: &mut Subscription, n: usize) -> Vec<Message> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(next(sub).await);
+    }
+    out
+}
+
 /// The bodies of the next `n` messages.
 pub async fn bodies(sub: &mut Subscription, n: usize) -> Vec<String> {
     let mut out = Vec::with_capacity(n);

@@ -1,0 +1,71 @@
+//! `chat`: serves the chat page with STOMP over WebSocket, and raw STOMP over TCP for
+//! clients that are not browsers. `cargo run -p chat`, then open the printed address.
+//!
+//! Logs go through `tracing`; `RUST_LOG` picks the level (default `info`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use actix_web::{App, HttpServer};
+use clap::Parser;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+/// Seconds open WebSocket connections get once Ctrl-C arrives; chat sessions never end by
+/// themselves, so actix's default 30 would only stall the shutdown.
+const SHUTDOWN_GRACE_SECS: u64 = 1;
+
+/// The chat example: a web page at --http, STOMP over WebSocket at /ws on the same address,
+/// raw STOMP over TCP at --tcp. Log in with any name.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Flags {
+    /// Address of the web page and the WebSocket endpoint.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+
+    /// Address of the raw STOMP-over-TCP listener.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:61613")]
+    tcp: SocketAddr,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let flags = Flags::parse();
+    match actix_rt::System::new().block_on(run(flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    let stomp = chat::server()?;
+    let tcp = tokio::net::TcpListener::bind(flags.tcp)
+        .await
+        .map_err(|e| format!("cannot listen on tcp {}: {e}", flags.tcp))?;
+    info!("raw STOMP over TCP on {}", tcp.local_addr()?);
+    let tcp_stomp = stomp.clone();
+    actix_rt::spawn(async move {
+        if let Err(e) = tcp_stomp.serve_tcp(tcp).await {
+            error!(error = %e, "tcp listener failed");
+        }
+    });
+
+    let app = chat::app(&stomp);
+    let server = HttpServer::new(move || App::new().configure(app.clone()))
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .bind(flags.http)
+        .map_err(|e| format!("cannot listen on http {}: {e}", flags.http))?;
+    for addr in server.addrs() {
+        info!("STOMP over WebSocket on ws://{addr}{}", chat::WS_PATH);
+        println!("\n    Chat is up: open http://{addr}/ in a browser (Ctrl-C stops it)\n");
+    }
+    server.run().await?;
+    info!("stopped");
+    Ok(())
+}
