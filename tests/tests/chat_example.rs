@@ -397,10 +397,10 @@ async fn leaving_and_closing_the_last_connection_leave_the_room() {
     assert_eq!(members(&alice, "lobby").await, ["alice"]);
 }
 
-/// A plain HTTP/1.1 GET: status, headers (names lowercased), body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+/// A plain HTTP/1.1 request (`GET`, `HEAD`): status, headers (names lowercased), body.
+async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
@@ -450,7 +450,7 @@ async fn the_page_and_its_scripts_are_served_and_load_nothing_from_elsewhere() {
         ),
     ];
     for (path, content_type, expected) in files {
-        let (status, headers, body) = get(chat.http, path).await;
+        let (status, headers, body) = http(chat.http, "GET", path).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(
             header(&headers, "content-type"),
@@ -464,7 +464,14 @@ async fn the_page_and_its_scripts_are_served_and_load_nothing_from_elsewhere() {
         for remote in ["http://", "https://", "//cdn"] {
             assert!(!body.contains(remote), "{path} refers to {remote}");
         }
+        let (status, headers, body) = http(chat.http, "HEAD", path).await;
+        assert_eq!((status, body.as_str()), (200, ""), "HEAD {path}");
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some(content_type),
+            "HEAD {path}"
+        );
     }
-    let (status, _, _) = get(chat.http, "/nowhere").await;
+    let (status, _, _) = http(chat.http, "GET", "/nowhere").await;
     assert_eq!(status, 404);
 }

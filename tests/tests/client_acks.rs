@@ -18,7 +18,37 @@ on_both_transports!(
     unacked_messages_of_a_closed_session_are_redelivered,
     commit_publishes_and_abort_discards,
     acks_inside_a_transaction_wait_for_commit,
+    a_backlog_larger_than_the_outbound_bound_is_paced_not_fatal,
 );
+
+/// 40 × 4 KiB wait in a queue; the subscriber's outbound bound is 16 KiB. The backlog is
+/// handed over as the subscriber's writer makes room: all of it, in order, and the
+/// subscriber is not taken for a slow consumer.
+async fn a_backlog_larger_than_the_outbound_bound_is_paced_not_fatal(t: Transport) {
+    use stomp_runtime::StompServer;
+    use stomp_runtime::config::Limits;
+    let limits = Limits {
+        max_outbound_bytes: 16 * 1024,
+        ..Limits::default()
+    };
+    let server = stomp_tests::start(StompServer::builder().limits(limits).build().unwrap()).await;
+    let publisher = t.connect(&server).await;
+    let pad = "x".repeat(4096);
+    let sent: Vec<String> = (0..40).map(|i| format!("{i:02}{pad}")).collect();
+    for body in &sent {
+        publisher
+            .send_receipted("/queue/backlog", body.clone(), Headers::new())
+            .await
+            .unwrap();
+    }
+    let consumer = t.connect(&server).await;
+    let mut sub = consumer
+        .subscribe("/queue/backlog", AckMode::Auto)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&mut sub, 40).await, sent);
+    assert!(!consumer.is_closed());
+}
 
 /// Publishes `bodies` to `destination`, in order.
 async fn publish(publisher: &Client, destination: &str, bodies: &[String]) {

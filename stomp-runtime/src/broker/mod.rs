@@ -7,6 +7,8 @@ mod message;
 pub mod pattern;
 mod simple;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -60,8 +62,20 @@ pub enum Delivery {
 ///
 /// Implementations never block: they queue the message for the session's writer.
 pub trait MessageSink: Send + Sync + 'static {
-    /// Hands one message to the subscriber.
+    /// Hands one message to the subscriber; a subscriber too far behind meets the
+    /// slow-consumer policy.
     fn deliver(&self, message: &Arc<BrokerMessage>) -> Delivery;
+
+    /// Hands one message to the subscriber only if it has room, refusing it otherwise
+    /// (for messages that can wait, such as a queue's).
+    fn offer(&self, message: &Arc<BrokerMessage>) -> Delivery {
+        self.deliver(message)
+    }
+
+    /// Resolves when the subscriber has room again after refusing an offer.
+    fn room(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A subscription handed to a broker.

@@ -27,6 +27,8 @@ struct Sub {
 struct QueueState {
     cursor: usize,
     backlog: VecDeque<Arc<BrokerMessage>>,
+    /// A task waits for a consumer's room to drain the backlog.
+    draining: bool,
 }
 
 #[derive(Default)]
@@ -63,7 +65,7 @@ pub struct SimpleBroker {
     topics: Vec<String>,
     queues: Vec<String>,
     max_backlog: usize,
-    state: RwLock<State>,
+    state: Arc<RwLock<State>>,
 }
 
 impl SimpleBroker {
@@ -79,7 +81,7 @@ impl SimpleBroker {
             topics: topics.into_iter().map(Into::into).collect(),
             queues: queues.into_iter().map(Into::into).collect(),
             max_backlog: DEFAULT_MAX_BACKLOG,
-            state: RwLock::new(State::default()),
+            state: Arc::new(RwLock::new(State::default())),
         }
     }
 
@@ -95,7 +97,8 @@ impl SimpleBroker {
             .any(|p| destination.starts_with(p.as_str()))
     }
 
-    /// Delivers a queue message to one subscriber, skipping those of `except`.
+    /// Offers a queue message to one subscriber with room, round robin, skipping those of
+    /// `except`.
     fn deliver_queue(
         state: &mut State,
         message: &Arc<BrokerMessage>,
@@ -112,7 +115,7 @@ impl SimpleBroker {
         let queue = state.queues.entry(message.destination.clone()).or_default();
         for step in 0..eligible.len() {
             let sub = eligible[(queue.cursor + step) % eligible.len()];
-            if sub.sink.deliver(message) == Delivery::Delivered {
+            if sub.sink.offer(message) == Delivery::Delivered {
                 queue.cursor = (queue.cursor + step + 1) % eligible.len();
                 return true;
             }
@@ -120,25 +123,81 @@ impl SimpleBroker {
         false
     }
 
-    fn drain_backlogs(&self, state: &mut State, sub: &Sub) {
-        let dests: Vec<String> = state
-            .queues
-            .iter()
-            .filter(|(d, q)| !q.backlog.is_empty() && pattern::matches(&sub.destination, d))
-            .map(|(d, _)| d.clone())
-            .collect();
-        for d in dests {
-            let Some(queue) = state.queues.get_mut(&d) else {
-                continue;
-            };
-            while let Some(m) = queue.backlog.pop_front() {
-                if sub.sink.deliver(&m) != Delivery::Delivered {
-                    queue.backlog.push_front(m);
-                    break;
-                }
+    /// Moves a queue's backlog, oldest first, to consumers with room. Returns a consumer
+    /// to wait for when every consumer is full; `None` when the backlog is empty or the
+    /// queue has no consumer (the next SUBSCRIBE drains it).
+    fn drain(state: &mut State, destination: &str) -> Option<Arc<dyn MessageSink>> {
+        loop {
+            let front = state.queues.get(destination)?.backlog.front().cloned()?;
+            if !Self::deliver_queue(state, &front, None) {
+                return state
+                    .candidates(destination)
+                    .first()
+                    .map(|s| s.sink.clone());
+            }
+            if let Some(q) = state.queues.get_mut(destination) {
+                q.backlog.pop_front();
             }
         }
     }
+
+    /// Drains `destination` now and, if its consumers are full, again whenever one of
+    /// them has room, so a backlog never floods a consumer past its bound.
+    fn schedule_drain(shared: &Arc<RwLock<State>>, state: &mut State, destination: &str) {
+        let Some(sink) = Self::drain(state, destination) else {
+            return;
+        };
+        let queue = state.queues.entry(destination.to_owned()).or_default();
+        if queue.draining {
+            return;
+        }
+        queue.draining = true;
+        let shared = shared.clone();
+        let destination = destination.to_owned();
+        tokio::spawn(async move {
+            let mut sink = sink;
+            loop {
+                sink.room().await;
+                let before = backlog_len(&shared, &destination);
+                let next = {
+                    let mut state = shared.write();
+                    let next = Self::drain(&mut state, &destination);
+                    if next.is_none() {
+                        if let Some(q) = state.queues.get_mut(&destination) {
+                            q.draining = false;
+                        }
+                    }
+                    next
+                };
+                let Some(next) = next else { return };
+                if backlog_len(&shared, &destination) == before {
+                    // Woken without progress (a consumer closing): do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                sink = next;
+            }
+        });
+    }
+
+    fn drain_matching(&self, state: &mut State, pattern_or_destination: &str) {
+        let dests: Vec<String> = state
+            .queues
+            .iter()
+            .filter(|(d, q)| !q.backlog.is_empty() && pattern::matches(pattern_or_destination, d))
+            .map(|(d, _)| d.clone())
+            .collect();
+        for d in dests {
+            Self::schedule_drain(&self.state, state, &d);
+        }
+    }
+}
+
+fn backlog_len(state: &RwLock<State>, destination: &str) -> usize {
+    state
+        .read()
+        .queues
+        .get(destination)
+        .map_or(0, |q| q.backlog.len())
 }
 
 #[async_trait]
@@ -172,7 +231,7 @@ impl Broker for SimpleBroker {
                 .push(sub.clone());
         }
         if queue {
-            self.drain_backlogs(&mut state, &sub);
+            self.drain_matching(&mut state, &sub.destination);
         }
         Ok(())
     }
@@ -193,17 +252,24 @@ impl Broker for SimpleBroker {
         }
         if self.is_queue(&message.destination) {
             let mut state = self.state.write();
-            if Self::deliver_queue(&mut state, &message, None) || !message.retain {
+            let waiting = state
+                .queues
+                .get(&message.destination)
+                .is_some_and(|q| !q.backlog.is_empty());
+            // Behind a backlog, a message waits its turn so the queue keeps its order.
+            if !waiting && Self::deliver_queue(&mut state, &message, None) || !message.retain {
                 return Ok(());
             }
-            let queue = state.queues.entry(message.destination.clone()).or_default();
+            let destination = message.destination.clone();
+            let queue = state.queues.entry(destination.clone()).or_default();
             if queue.backlog.len() >= self.max_backlog {
                 return Err(BrokerError::QueueFull {
-                    destination: message.destination.clone(),
+                    destination,
                     max: self.max_backlog,
                 });
             }
             queue.backlog.push_back(message);
+            Self::schedule_drain(&self.state, &mut state, &destination);
             return Ok(());
         }
         let state = self.state.read();
@@ -241,9 +307,18 @@ impl Broker for SimpleBroker {
             !msgs.is_empty()
         });
         for (dest, msgs) in front {
-            let queue = state.queues.entry(dest).or_default();
+            let queue = state.queues.entry(dest.clone()).or_default();
             for m in msgs.into_iter().rev() {
                 queue.backlog.push_front(m);
+            }
+            // Other consumers exist but are full: hand over when they have room. With no
+            // other consumer, the message waits for the next subscriber or publish.
+            let others = state
+                .candidates(&dest)
+                .iter()
+                .any(|s| &*s.session_id != session_id);
+            if others {
+                Self::schedule_drain(&self.state, &mut state, &dest);
             }
         }
     }
@@ -257,7 +332,9 @@ impl Broker for SimpleBroker {
         });
         // Round-robin cursors of queues with nothing waiting are cheap to lose; dropping
         // them keeps per-session user queues from piling up.
-        state.queues.retain(|_, q| !q.backlog.is_empty());
+        state
+            .queues
+            .retain(|_, q| !q.backlog.is_empty() || q.draining);
     }
 }
 
@@ -360,9 +437,11 @@ mod tests {
         b.requeue("a", vec![msg("/queue/n", "again")]).await;
         assert!(a.got.lock().is_empty());
         assert_eq!(*c.got.lock(), ["again"]);
-        // With no other consumer it waits for the next one.
+        // With no other consumer it waits, here for the next subscriber.
         b.session_closed("c").await;
         b.requeue("a", vec![msg("/queue/n", "later")]).await;
+        assert!(a.got.lock().is_empty());
+        b.session_closed("a").await;
         let d = Arc::new(Collect::default());
         sub(&b, "d", "/queue/n", d.clone()).await;
         assert_eq!(*d.got.lock(), ["later"]);

@@ -6,7 +6,7 @@ use std::sync::{
 };
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SlowConsumerPolicy;
@@ -51,12 +51,15 @@ pub(crate) struct Outbound {
     /// Cancelled to tear the connection down without draining (slow consumer, shutdown).
     kill: CancellationToken,
     overflowed: Arc<AtomicBool>,
+    room: Arc<Notify>,
 }
 
 /// The writer's side.
 pub(crate) struct OutboundRx {
     rx: mpsc::UnboundedReceiver<Out>,
     queued: Arc<AtomicUsize>,
+    room: Arc<Notify>,
+    half: usize,
 }
 
 impl OutboundRx {
@@ -67,7 +70,12 @@ impl OutboundRx {
 
     /// Marks `item` as written, releasing its bytes from the bound.
     pub(crate) fn written(&self, item: &Out) {
-        self.queued.fetch_sub(item.len(), Ordering::AcqRel);
+        let len = item.len();
+        let before = self.queued.fetch_sub(len, Ordering::AcqRel);
+        // Crossing half the bound wakes whoever waits for room (a queue's backlog).
+        if before > self.half && before - len <= self.half {
+            self.room.notify_waiters();
+        }
     }
 
     /// Takes an item that is already queued, without waiting.
@@ -80,6 +88,7 @@ impl Outbound {
     pub(crate) fn new(max: usize, policy: SlowConsumerPolicy) -> (Self, OutboundRx) {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let room = Arc::new(Notify::new());
         (
             Self {
                 tx,
@@ -88,14 +97,50 @@ impl Outbound {
                 policy,
                 kill: CancellationToken::new(),
                 overflowed: Arc::new(AtomicBool::new(false)),
+                room: room.clone(),
             },
-            OutboundRx { rx, queued },
+            OutboundRx {
+                rx,
+                queued,
+                room,
+                half: max / 2,
+            },
         )
     }
 
     /// Queues an item unless that would pass the byte bound; over the bound the
     /// slow-consumer policy applies.
     pub(crate) fn push(&self, item: Out) -> Result<(), PushError> {
+        self.enqueue(item, true)
+    }
+
+    /// Queues an item if it fits under the bound; otherwise refuses it, without the
+    /// slow-consumer policy (for messages that can wait elsewhere, like a queue's backlog).
+    pub(crate) fn offer(&self, item: Out) -> Result<(), PushError> {
+        self.enqueue(item, false)
+    }
+
+    /// Resolves once the queue is at most half full (or the session is gone).
+    pub(crate) fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let room = self.room.clone();
+        let queued = self.queued.clone();
+        let kill = self.kill.clone();
+        let half = self.max / 2;
+        async move {
+            loop {
+                let notified = room.notified();
+                if queued.load(Ordering::Acquire) <= half || kill.is_cancelled() {
+                    return;
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = kill.cancelled() => return,
+                }
+            }
+        }
+    }
+
+    fn enqueue(&self, item: Out, apply_policy: bool) -> Result<(), PushError> {
         if self.kill.is_cancelled() {
             return Err(PushError::Closed);
         }
@@ -103,7 +148,7 @@ impl Outbound {
         let before = self.queued.fetch_add(len, Ordering::AcqRel);
         if before > 0 && before + len > self.max {
             self.queued.fetch_sub(len, Ordering::AcqRel);
-            if self.policy == SlowConsumerPolicy::Disconnect {
+            if apply_policy && self.policy == SlowConsumerPolicy::Disconnect {
                 self.overflowed.store(true, Ordering::Release);
                 self.kill.cancel();
             }

@@ -81,6 +81,29 @@ impl SubscriptionSink {
 
 impl MessageSink for SubscriptionSink {
     fn deliver(&self, message: &Arc<BrokerMessage>) -> Delivery {
+        self.queue(message, true)
+    }
+
+    fn offer(&self, message: &Arc<BrokerMessage>) -> Delivery {
+        self.queue(message, false)
+    }
+
+    fn room(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(self.shared.outbound.room())
+    }
+}
+
+impl SubscriptionSink {
+    /// Queues the MESSAGE; over the bound, `policy` decides between the slow-consumer
+    /// policy and a plain refusal.
+    fn queue(&self, message: &Arc<BrokerMessage>, policy: bool) -> Delivery {
+        let push = |out: Out| {
+            if policy {
+                self.shared.outbound.push(out)
+            } else {
+                self.shared.outbound.offer(out)
+            }
+        };
         let version = self.shared.version();
         let shared = message.shared_encoding(version).clone();
         if self.ack == AckMode::Auto {
@@ -88,7 +111,7 @@ impl MessageSink for SubscriptionSink {
                 head: self.head.clone(),
                 shared,
             };
-            return match self.shared.outbound.push(out) {
+            return match push(out) {
                 Ok(()) => Delivery::Delivered,
                 Err(_) => Delivery::Refused,
             };
@@ -111,7 +134,7 @@ impl MessageSink for SubscriptionSink {
             head: head.freeze(),
             shared,
         };
-        match self.shared.outbound.push(out) {
+        match push(out) {
             Ok(()) => Delivery::Delivered,
             Err(_) => {
                 self.shared.pending.lock().retain(|p| p.ack_id != ack_id);
