@@ -162,10 +162,10 @@ impl SimpleBroker {
                 let next = {
                     let mut state = shared.write();
                     let next = Self::drain(&mut state, &destination);
-                    if next.is_none() {
-                        if let Some(q) = state.queues.get_mut(&destination) {
-                            q.draining = false;
-                        }
+                    if next.is_none()
+                        && let Some(q) = state.queues.get_mut(&destination)
+                    {
+                        q.draining = false;
                     }
                     next
                 };
