@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod events;
 pub mod frame;
 pub mod handler;
 pub mod security;
@@ -15,6 +16,7 @@ pub mod template;
 pub mod transport;
 
 pub use async_trait::async_trait;
+pub use events::SessionEvent;
 pub use handler::{
     Destination, DestinationVar, ErrorPolicy, Header, Json, Payload, SessionInfo, State, StompError,
 };

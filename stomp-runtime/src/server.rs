@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 
 use crate::broker::{Broker, BrokerMessage, SimpleBroker};
 use crate::config::{HeartBeat, Limits, SlowConsumerPolicy};
+use crate::events::SessionEvent;
 use crate::handler::{ErrorPolicy, HandlerDef, RegistryError, Router, StateMap};
 use crate::security::Authenticator;
 use crate::template::MessagingTemplate;
@@ -91,6 +92,7 @@ pub(crate) struct ServerInner {
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     pub(crate) users: UserRegistry,
     pub(crate) router: Router,
+    pub(crate) listeners: Vec<crate::events::Listener>,
     pub(crate) state: StateMap,
     next_session: AtomicU64,
     node: u32,
@@ -141,6 +143,13 @@ impl ServerInner {
     pub(crate) async fn send_to_user(&self, user: &str, message: Arc<BrokerMessage>) {
         for session in self.users.sessions_of(user) {
             self.send_to_session(&session, &message).await;
+        }
+    }
+
+    /// Tells every lifecycle listener.
+    pub(crate) async fn notify(self: &Arc<Self>, event: SessionEvent) {
+        for listener in &self.listeners {
+            listener(event.clone(), MessagingTemplate::new(self.clone())).await;
         }
     }
 
@@ -214,6 +223,7 @@ pub struct StompServerBuilder {
     handlers: Vec<&'static HandlerDef>,
     skip_discovery: bool,
     state: StateMap,
+    listeners: Vec<crate::events::Listener>,
 }
 
 impl StompServerBuilder {
@@ -229,6 +239,32 @@ impl StompServerBuilder {
     /// time.
     pub fn without_discovery(mut self) -> Self {
         self.skip_discovery = true;
+        self
+    }
+
+    /// Calls `listener` when a session connects and when it ends, with a template to
+    /// announce it (presence lists, audit logs).
+    ///
+    /// ```
+    /// use stomp_runtime::{SessionEvent, StompServer};
+    ///
+    /// let server = StompServer::builder()
+    ///     .on_session_event(|event, template| async move {
+    ///         if let SessionEvent::Disconnected { principal: Some(user), .. } = &event {
+    ///             let _ = template.convert_and_send("/topic/presence", &format!("{} left", user.name())).await;
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn on_session_event<F, Fut>(mut self, listener: F) -> Self
+    where
+        F: Fn(SessionEvent, MessagingTemplate) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.listeners.push(Arc::new(move |event, template| {
+            Box::pin(listener(event, template))
+        }));
         self
     }
 
@@ -357,6 +393,7 @@ impl StompServerBuilder {
                 authenticator: self.authenticator,
                 users: UserRegistry::default(),
                 router,
+                listeners: self.listeners,
                 state: self.state,
                 next_session: AtomicU64::new(1),
                 node,

@@ -82,13 +82,7 @@ impl MessagingTemplate {
         destination: &str,
         payload: &T,
     ) -> Result<(), StompError> {
-        let body = serde_json::to_vec(payload)?;
-        let message = BrokerMessage::new(
-            destination,
-            Some("application/json".to_owned()),
-            Headers::new(),
-            Bytes::from(body),
-        );
+        let message = json_message(destination, payload)?;
         self.server.send_to_user(user, message).await;
         Ok(())
     }
@@ -100,14 +94,21 @@ impl MessagingTemplate {
         destination: &str,
         payload: &T,
     ) -> Result<(), StompError> {
-        let body = serde_json::to_vec(payload)?;
-        let message = BrokerMessage::new(
-            destination,
-            Some("application/json".to_owned()),
-            Headers::new(),
-            Bytes::from(body),
-        );
+        let message = json_message(destination, payload)?;
         self.server.send_to_session(session_id, &message).await;
         Ok(())
     }
+}
+
+fn json_message<T: Serialize + ?Sized>(
+    destination: &str,
+    payload: &T,
+) -> Result<Arc<BrokerMessage>, StompError> {
+    let body = serde_json::to_vec(payload)?;
+    Ok(BrokerMessage::new(
+        destination,
+        Some("application/json".to_owned()),
+        Headers::new(),
+        Bytes::from(body),
+    ))
 }

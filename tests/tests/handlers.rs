@@ -504,3 +504,68 @@ async fn error_frame_policy_closes_the_session_with_the_reason() {
         "the connection closes after ERROR"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_events_announce_connects_and_every_kind_of_end() {
+    use stomp_runtime::SessionEvent;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = server_with(move |b| {
+        b.on_session_event(move |event, template| {
+            let tx = tx.clone();
+            async move {
+                if let SessionEvent::Disconnected {
+                    principal: Some(p), ..
+                } = &event
+                {
+                    let _ = template
+                        .convert_and_send("/topic/presence", &format!("{} left", p.name()))
+                        .await;
+                }
+                let _ = tx.send(event);
+            }
+        })
+    })
+    .await;
+    let watcher = tcp(&server, None).await;
+    let mut presence = watcher
+        .subscribe("/topic/presence", AckMode::Auto)
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_event(&mut rx).await,
+        SessionEvent::Connected {
+            principal: None,
+            ..
+        }
+    ));
+
+    let erin = tcp(&server, Some("erin")).await;
+    let e = next_event(&mut rx).await;
+    assert!(matches!(&e, SessionEvent::Connected { .. }));
+    assert_eq!(e.principal().map(|p| p.name()), Some("erin"));
+    assert_eq!(e.session(), erin.session().unwrap());
+    erin.disconnect().await.unwrap();
+    let e = next_event(&mut rx).await;
+    assert!(matches!(&e, SessionEvent::Disconnected { .. }), "{e:?}");
+    assert_eq!(next(&mut presence).await.body(), "\"erin left\"");
+
+    // A dropped connection (no DISCONNECT) ends the session too.
+    let frank = tcp(&server, Some("frank")).await;
+    assert!(matches!(
+        next_event(&mut rx).await,
+        SessionEvent::Connected { .. }
+    ));
+    drop(frank);
+    let e = next_event(&mut rx).await;
+    assert!(matches!(&e, SessionEvent::Disconnected { .. }), "{e:?}");
+    assert_eq!(next(&mut presence).await.body(), "\"frank left\"");
+}
+
+async fn next_event(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<stomp_runtime::SessionEvent>,
+) -> stomp_runtime::SessionEvent {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("event in time")
+        .expect("listener alive")
+}

@@ -34,7 +34,7 @@ pub async fn join(
 }
 
 /// Leaves a room; the room hears of it once the user's last session has left. Closing the
-/// connection leaves every room too (see `departures`).
+/// connection leaves every room too (see `server`, which listens for session events).
 #[message_mapping("/chat.leave.{room}")]
 #[send_to("/topic/rooms.{room}")]
 pub async fn leave(

@@ -24,16 +24,13 @@
 
 pub mod auth;
 pub mod controllers;
-mod departures;
 pub mod message;
 mod page;
 pub mod rooms;
 
-use std::sync::Arc;
-
 use actix_web::web;
-use stomp_runtime::broker::SimpleBroker;
-use stomp_runtime::{BuildError, StompServer};
+use stomp_runtime::{BuildError, SessionEvent, StompServer};
+use tracing::warn;
 
 pub use message::{ChatMessage, Kind, NewMessage, Whisper, WhisperRequest};
 pub use rooms::{HISTORY_LEN, ROOMS, Rooms};
@@ -48,16 +45,28 @@ pub const WS_PATH: &str = "/ws";
 /// Fails only if handlers linked in from elsewhere clash with the chat's destinations.
 pub fn server() -> Result<StompServer, BuildError> {
     let rooms = Rooms::new();
-    let broker = SimpleBroker::new(["/topic"], ["/queue"]);
+    let departures = rooms.clone();
     StompServer::builder()
         .app_prefix("/app")
         .user_prefix("/user")
-        .broker(Arc::new(departures::Departures::new(
-            Arc::new(broker),
-            rooms.clone(),
-        )))
+        .simple_broker(["/topic", "/queue"])
         .authenticator(auth::LoginAsName)
         .state(rooms)
+        // A closed tab or a lost device leaves its rooms, and each room hears of it.
+        .on_session_event(move |event, template| {
+            let left = match &event {
+                SessionEvent::Disconnected { session, .. } => departures.session_closed(session),
+                SessionEvent::Connected { .. } => Vec::new(),
+            };
+            async move {
+                for message in left {
+                    let destination = format!("/topic/rooms.{}", message.room);
+                    if let Err(e) = template.convert_and_send(&destination, &message).await {
+                        warn!(%destination, error = %e, "leave not announced");
+                    }
+                }
+            }
+        })
         .build()
 }
 

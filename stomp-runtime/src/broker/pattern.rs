@@ -8,9 +8,7 @@ pub fn is_pattern(destination: &str) -> bool {
 
 /// Whether `destination` matches `pattern`. Separators must agree position by position.
 pub fn matches(pattern: &str, destination: &str) -> bool {
-    let p: Vec<(char, &str)> = tokens(pattern).collect();
-    let d: Vec<(char, &str)> = tokens(destination).collect();
-    match_tokens(&p, &d)
+    match_tokens(&split(pattern), &split(destination))
 }
 
 fn match_tokens(p: &[(char, &str)], d: &[(char, &str)]) -> bool {
@@ -27,30 +25,29 @@ fn match_tokens(p: &[(char, &str)], d: &[(char, &str)]) -> bool {
     }
 }
 
-/// Splits into (separator-before, segment) pairs; the first separator is `\0` when the
-/// destination does not start with one.
-fn tokens(s: &str) -> impl Iterator<Item = (char, &str)> {
-    let mut rest = s;
+/// Splits a destination into (separator before, segment) pairs; the first separator is
+/// `\0` when the destination does not start with `/`. Shared with the handler routes.
+pub(crate) fn split(s: &str) -> Vec<(char, &str)> {
     let mut out = Vec::new();
     let mut sep = '\0';
-    if let Some(stripped) = rest.strip_prefix('/') {
+    let mut rest = s;
+    if let Some(r) = rest.strip_prefix('/') {
         sep = '/';
-        rest = stripped;
+        rest = r;
     }
     loop {
         match rest.find(['/', '.']) {
             Some(i) => {
                 out.push((sep, &rest[..i]));
-                sep = rest[i..].chars().next().unwrap_or('/');
+                sep = if rest.as_bytes()[i] == b'/' { '/' } else { '.' };
                 rest = &rest[i + 1..];
             }
             None => {
                 out.push((sep, rest));
-                break;
+                return out;
             }
         }
     }
-    out.into_iter()
 }
 
 fn segments(s: &str) -> impl Iterator<Item = &str> {

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::broker::pattern::split;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(String),
@@ -34,29 +36,6 @@ pub struct RoutePattern {
 impl fmt::Display for RoutePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
-    }
-}
-
-pub(crate) fn split(s: &str) -> Vec<(char, &str)> {
-    let mut out = Vec::new();
-    let mut sep = '\0';
-    let mut rest = s;
-    if let Some(r) = rest.strip_prefix('/') {
-        sep = '/';
-        rest = r;
-    }
-    loop {
-        match rest.find(['/', '.']) {
-            Some(i) => {
-                out.push((sep, &rest[..i]));
-                sep = if rest.as_bytes()[i] == b'/' { '/' } else { '.' };
-                rest = &rest[i + 1..];
-            }
-            None => {
-                out.push((sep, rest));
-                return out;
-            }
-        }
     }
 }
 

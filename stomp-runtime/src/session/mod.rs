@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 
 use crate::broker::{AckMode, BrokerMessage, Subscription};
 use crate::config::{negotiate_interval, parse_heartbeat};
+use crate::events::SessionEvent;
 use crate::frame::{Command, Frame, Version};
 use crate::handler::{self, Dispatched, SessionInfo};
 use crate::security::Principal;
@@ -76,6 +77,8 @@ pub(crate) struct Session {
     subscriptions: HashMap<String, SubInfo>,
     transactions: HashMap<String, Vec<Frame>>,
     pending_tx_frames: usize,
+    /// Whether listeners heard of the connection (and so must hear of its end).
+    announced: bool,
 }
 
 impl Session {
@@ -90,6 +93,7 @@ impl Session {
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
             pending_tx_frames: 0,
+            announced: false,
         }
     }
 
@@ -231,6 +235,13 @@ impl Session {
         }
         self.state = State::Open;
         debug!(session = %self.shared.id, %version, send_every, expect_every, "session opened");
+        self.server
+            .notify(SessionEvent::Connected {
+                session: self.shared.id.clone(),
+                principal: self.principal.clone(),
+            })
+            .await;
+        self.announced = true;
         let _ = self.shared.outbound.push_frame(connected.encode(version));
         Ok(Flow::Continue)
     }
@@ -593,6 +604,14 @@ impl Session {
         }
         if let Some(p) = &self.principal {
             self.server.users.remove(p.name(), &self.shared.id);
+        }
+        if self.announced {
+            self.server
+                .notify(SessionEvent::Disconnected {
+                    session: self.shared.id.clone(),
+                    principal: self.principal.clone(),
+                })
+                .await;
         }
         debug!(session = %self.shared.id, "session closed");
     }
