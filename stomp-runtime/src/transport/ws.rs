@@ -51,11 +51,11 @@ struct WsSink {
 
 impl WsSink {
     async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
-        let sent = if std::str::from_utf8(&bytes).is_ok() {
-            let text = ByteString::try_from(bytes).expect("validated as UTF-8 just above");
-            self.session.text(text).await
-        } else {
-            self.session.binary(bytes).await
+        // Text frames when the STOMP frame is UTF-8 (what browsers' clients expect),
+        // binary otherwise. `Bytes` clones share the buffer: one validation, no copy.
+        let sent = match ByteString::try_from(bytes.clone()) {
+            Ok(text) => self.session.text(text).await,
+            Err(_) => self.session.binary(bytes).await,
         };
         sent.map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "websocket closed"))
     }
