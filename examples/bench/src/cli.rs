@@ -94,7 +94,7 @@ pub struct FanoutArgs {
     #[arg(short, long, value_name = "MSGS_PER_S", default_value_t = 0)]
     pub rate: u64,
 
-    /// Body size in bytes (the timestamp stamp takes the first 40 or so).
+    /// Body size in bytes (the send-time stamp takes the first 25 to 35).
     #[arg(short, long, value_name = "BYTES", default_value_t = 128)]
     pub size: usize,
 
@@ -104,7 +104,7 @@ pub struct FanoutArgs {
 
     /// Most messages published but not yet received by the slowest subscriber; publishers
     /// wait beyond it, so a fast publisher measures throughput instead of queue growth.
-    /// 0: no window [default: about 256 KiB of messages].
+    /// 0: no window [default: about 256 KiB of messages with --rate 0, none with a rate].
     #[arg(short, long, value_name = "MSGS")]
     pub window: Option<u64>,
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::ConnectionsArgs;
 use crate::progress::Progress;
 use crate::rawconn::RawSession;
-use crate::stats::{Latency, round1};
+use crate::stats::{Latency, round1, round2};
 use crate::target::{Scheme, Target};
 
 /// How long the final broadcast may take to reach every session.
@@ -170,7 +170,7 @@ pub async fn run(args: &ConnectionsArgs) -> Result<Value, String> {
         "timed_out": timed_out,
         "first_error": first_error,
         "source_addresses": sources,
-        "establish_s": round1(establish_s * 100.0) / 100.0,
+        "establish_s": round2(establish_s),
         "sessions_per_s": round1(up as f64 / establish_s.max(1e-9)),
         "establish_latency_us": establish.summary(),
         "server_pid": args.server_pid,

@@ -2,10 +2,11 @@
 //!
 //! Every subscription is confirmed by its RECEIPT before the first message leaves. Each
 //! body carries its send time; each subscriber keeps its own histogram, merged at the end.
-//! Publishers either pace themselves to an offered rate or send as fast as a window
-//! allows: at most `window` messages published and not yet received by the slowest live
-//! subscriber. The window measures what a server can sustain rather than how fast its
-//! queues grow, and keeps within our server's default slow-consumer limit (512 KiB).
+//! Publishers either pace themselves to an offered rate (whatever the server does: loss and
+//! latency show) or send as fast as a window allows: at most `window` messages published
+//! and not yet received by the slowest live subscriber. The window measures what a server
+//! can sustain rather than how fast its queues grow, and keeps within our server's default
+//! slow-consumer limit (512 KiB). Loss is what has not arrived by the end of the drain.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::FanoutArgs;
 use crate::payload;
 use crate::progress::Progress;
-use crate::stats::{Latency, round1};
+use crate::stats::{Latency, round1, round2};
 use crate::target::{Scheme, Target};
 
 /// Bytes of MESSAGE frame around the body (headers), for sizing the default window.
@@ -85,9 +86,13 @@ pub async fn run(args: &FanoutArgs) -> Result<Value, String> {
         .destination
         .clone()
         .unwrap_or_else(|| format!("/topic/bench.{}", std::process::id()));
-    let window = args
-        .window
-        .unwrap_or_else(|| (DEFAULT_WINDOW_BYTES / (args.size + FRAME_OVERHEAD)).max(16) as u64);
+    // At an offered rate the generator keeps offering whatever the server does, so loss
+    // and latency show; only as-fast-as-possible runs need the window by default.
+    let window = args.window.unwrap_or(if args.rate > 0 {
+        0
+    } else {
+        (DEFAULT_WINDOW_BYTES / (args.size + FRAME_OVERHEAD)).max(16) as u64
+    });
     let tag = format!(
         "fanout {}",
         if args.tag.label.is_empty() {
@@ -221,7 +226,7 @@ pub async fn run(args: &FanoutArgs) -> Result<Value, String> {
         "size": args.size,
         "duration_s": args.duration.as_secs_f64(),
         "window": window,
-        "setup_s": round1(setup_s),
+        "setup_s": round2(setup_s),
         "sent": sent,
         "expected": expected,
         "delivered": delivered,
@@ -296,7 +301,7 @@ async fn connect_subscribers(
                 .await
                 .map_err(|e| format!("subscriber {i}: SUBSCRIBE: {e}"))?;
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if k % 1000 == 0 {
+            if k.is_multiple_of(1000) {
                 eprintln!(
                     "[{tag}] {k}/{n} subscribed ({:.1}s)",
                     started.elapsed().as_secs_f64()

@@ -15,7 +15,7 @@ use crate::cli::{HandlerArgs, Transport};
 use crate::inproc::{ECHO_DESTINATION, ECHO_REPLY_TOPIC, InProcServer};
 use crate::payload;
 use crate::progress::Progress;
-use crate::stats::{Latency, round1};
+use crate::stats::{Latency, round1, round2};
 use crate::target::Target;
 
 /// The plain topic compared with the handler.
@@ -158,8 +158,4 @@ async fn round_trip(
             return Ok(t0.elapsed());
         }
     }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }

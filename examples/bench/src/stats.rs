@@ -102,9 +102,11 @@ impl Latency {
     }
 }
 
-/// Microseconds, or milliseconds once large.
+/// Microseconds, or milliseconds or seconds once large.
 pub fn fmt_us(us: f64) -> String {
-    if us >= 10_000.0 {
+    if us >= 1_000_000.0 {
+        format!("{:.1} s", us / 1e6)
+    } else if us >= 10_000.0 {
         format!("{:.1} ms", us / 1000.0)
     } else {
         format!("{us:.0} µs")
@@ -114,6 +116,11 @@ pub fn fmt_us(us: f64) -> String {
 /// Rounds to one decimal, for JSON that stays readable.
 pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// Rounds to two decimals.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 fn round3(x: f64) -> f64 {
