@@ -8,13 +8,15 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::debug;
 
 use super::outbound::{Out, Outbound, OutboundRx};
 use super::{Flow, Session};
-use crate::frame::{Command, Frame, Parsed, Parser};
+use crate::frame::{Frame, Parsed, Parser};
 use crate::server::ServerInner;
 
 /// Longest wait for the farewell ERROR frame to be written to a connection being torn down.
@@ -48,17 +50,18 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
 ) {
     let limits = &server.config.limits;
     let (outbound, rx) = Outbound::new(limits.max_outbound_bytes, server.config.slow_consumer);
-    let mut session = Session::new(server.clone(), outbound.clone());
+    // Boxed: the session is the bulk of an idle connection's state, and the task's future
+    // stays small.
+    let mut session = Box::new(Session::new(server.clone(), outbound.clone()));
     let heartbeat = session.shared().heartbeat.subscribe();
     debug!(session = session.id(), "connection opened");
-    let kill = outbound.kill_token().clone();
     let reader = async {
         read_loop(&server, &mut session, source, &outbound).await;
         // The writer flushes what is queued (the ERROR, the last RECEIPT) and closes; a peer
         // that stopped reading does not keep the connection open for long.
         tokio::select! {
-            _ = kill.cancelled() => {}
-            _ = tokio::time::sleep(CLOSE_TIMEOUT) => kill.cancel(),
+            _ = outbound.killed() => {}
+            _ = tokio::time::sleep(CLOSE_TIMEOUT) => outbound.kill(),
         }
     };
     let writer = write_loop(rx, sink, &outbound, heartbeat);
@@ -72,9 +75,12 @@ async fn read_loop<S: FrameSource>(
     mut source: S,
     outbound: &Outbound,
 ) {
-    let kill = outbound.kill_token().clone();
+    let killed = outbound.killed();
+    tokio::pin!(killed);
     let mut parser = Parser::new(&server.config.limits);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Grows with the traffic and is released whenever it empties: an idle session holds
+    // no read buffer.
+    let mut buf = BytesMut::new();
     let heartbeat = session.shared().heartbeat.subscribe();
     let connect_deadline = Instant::now() + server.config.connect_timeout;
     let grace = server.config.heartbeat.grace;
@@ -88,6 +94,9 @@ async fn read_loop<S: FrameSource>(
                 Instant::now() + Duration::from_millis((expect as f64 * grace).ceil() as u64)
             })
         };
+        if buf.is_empty() && buf.capacity() > 0 {
+            buf = BytesMut::new();
+        }
         let read = async {
             match deadline {
                 Some(d) => timeout(d - Instant::now().min(d), source.read(&mut buf)).await,
@@ -95,7 +104,7 @@ async fn read_loop<S: FrameSource>(
             }
         };
         let outcome = tokio::select! {
-            _ = kill.cancelled() => return,
+            _ = &mut killed => return,
             r = read => r,
         };
         match outcome {
@@ -122,11 +131,11 @@ async fn read_loop<S: FrameSource>(
             }
             Ok(Err(e)) => {
                 debug!(session = session.id(), error = %e, "read failed");
-                outbound.kill_token().cancel();
+                outbound.kill();
                 return;
             }
             Ok(Ok(false)) => {
-                outbound.kill_token().cancel();
+                outbound.kill();
                 return;
             }
             Ok(Ok(true)) => {}
@@ -136,7 +145,9 @@ async fn read_loop<S: FrameSource>(
                 Ok(None) => break,
                 Ok(Some(Parsed::HeartBeat)) => {}
                 Ok(Some(Parsed::Frame(frame))) => {
-                    let flow = session.handle(frame).await;
+                    // Boxed: handling a frame may run a handler with a large future, which
+                    // an idle connection should not carry.
+                    let flow = Box::pin(session.handle(frame)).await;
                     parser.set_version(session.version());
                     if flow == Flow::Close {
                         return;
@@ -152,80 +163,91 @@ async fn read_loop<S: FrameSource>(
 }
 
 async fn write_loop<K: FrameSink>(
-    mut rx: OutboundRx,
+    rx: OutboundRx,
     mut sink: K,
     outbound: &Outbound,
-    mut heartbeat: tokio::sync::watch::Receiver<(u64, u64)>,
+    heartbeat: tokio::sync::watch::Receiver<(u64, u64)>,
 ) {
-    let kill = outbound.kill_token().clone();
+    // Created once: re-creating wake-up futures on every pass costs more than the write.
+    let killed = outbound.killed();
+    tokio::pin!(killed);
+    let beat = sleep_until(Instant::now());
+    tokio::pin!(beat);
+    let mut armed_for: Option<Instant> = None;
     let mut last_write = Instant::now();
+    let mut batch: VecDeque<Out> = VecDeque::new();
     loop {
+        // The interval is set at CONNECT, whose CONNECTED frame wakes this loop.
         let (every, _) = *heartbeat.borrow();
         let beat_at = (every > 0).then(|| last_write + Duration::from_millis(every));
-        let item = tokio::select! {
+        if let Some(at) = beat_at
+            && armed_for != Some(at)
+        {
+            beat.as_mut().reset(at);
+            armed_for = Some(at);
+        }
+        tokio::select! {
             biased;
-            _ = kill.cancelled() => break,
-            item = rx.recv() => item,
-            _ = heartbeat.changed() => continue,
-            _ = sleep_or_never(beat_at) => {
-                // Every socket operation races `kill`: a peer that stopped reading must not
-                // hold the writer (and so the session) forever.
-                let beat = tokio::select! {
+            _ = &mut killed => break,
+            _ = rx.recv_batch(&mut batch) => {}
+            _ = &mut beat, if beat_at.is_some() => {
+                // Every socket operation races the kill: a peer that stopped reading must
+                // not hold the writer (and so the session) forever.
+                let sent = tokio::select! {
                     biased;
-                    _ = kill.cancelled() => break,
+                    _ = &mut killed => break,
                     r = sink.heartbeat() => r,
                 };
-                if beat.is_err() {
-                    kill.cancel();
+                if sent.is_err() {
+                    outbound.kill();
                     return;
                 }
                 last_write = Instant::now();
                 continue;
             }
-        };
-        let Some(mut item) = item else { break };
-        // Write everything already queued, then flush once.
-        loop {
+        }
+        // Write everything queued, then flush once.
+        while let Some(item) = batch.pop_front() {
             if matches!(item, Out::Close) {
                 tokio::select! {
                     biased;
-                    _ = kill.cancelled() => {}
+                    _ = &mut killed => {}
                     _ = async {
                         let _ = sink.flush().await;
                         sink.close(false).await;
                     } => {}
                 }
-                kill.cancel();
+                outbound.kill();
                 return;
             }
             let written = tokio::select! {
                 biased;
-                _ = kill.cancelled() => None,
+                _ = &mut killed => None,
                 r = sink.write(&item) => Some(r),
             };
             match written {
                 None => break,
                 Some(Err(_)) => {
-                    kill.cancel();
+                    outbound.kill();
                     return;
                 }
                 Some(Ok(())) => rx.written(&item),
             }
-            match rx.try_recv() {
-                Some(next) => item = next,
-                None => break,
-            }
         }
-        if kill.is_cancelled() {
+        if outbound.is_killed() {
             break;
+        }
+        if batch.capacity() > 64 {
+            // Release what a burst grew.
+            batch = VecDeque::new();
         }
         let flushed = tokio::select! {
             biased;
-            _ = kill.cancelled() => break,
+            _ = &mut killed => break,
             r = sink.flush() => r,
         };
         if flushed.is_err() {
-            kill.cancel();
+            outbound.kill();
             return;
         }
         last_write = Instant::now();
@@ -242,14 +264,6 @@ async fn write_loop<K: FrameSink>(
             sink.flush().await
         })
         .await;
-        debug_assert_eq!(frame.command, Command::Error);
     }
     let _ = timeout(FAREWELL_TIMEOUT, sink.close(outbound.overflowed())).await;
-}
-
-async fn sleep_or_never(at: Option<Instant>) {
-    match at {
-        Some(at) => sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

@@ -1,13 +1,18 @@
 //! One session's outbound queue: bounded in bytes, drained by one writer.
+//!
+//! Everything lives in one allocation shared by the session, its subscriptions and the
+//! writer; an idle queue holds no buffer at all.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{
     Arc,
     atomic::{AtomicBool, AtomicUsize, Ordering},
 };
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
-use tokio_util::sync::CancellationToken;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::config::SlowConsumerPolicy;
 
@@ -41,70 +46,80 @@ pub(crate) enum PushError {
     Full,
 }
 
+#[derive(Debug)]
+struct Shared {
+    items: Mutex<VecDeque<Out>>,
+    /// Bytes queued and not yet written.
+    queued: AtomicUsize,
+    max: usize,
+    policy: SlowConsumerPolicy,
+    /// Set to tear the connection down without draining (slow consumer, lost peer).
+    killed: AtomicBool,
+    overflowed: AtomicBool,
+    /// Wakes the writer when an item arrives.
+    data: Notify,
+    /// Wakes everyone waiting for the kill.
+    kill: Notify,
+    /// Wakes whoever waits for room (a queue's backlog).
+    room: Notify,
+}
+
 /// The sending side, cloned into every subscription of the session.
 #[derive(Clone, Debug)]
 pub(crate) struct Outbound {
-    tx: mpsc::UnboundedSender<Out>,
-    queued: Arc<AtomicUsize>,
-    max: usize,
-    policy: SlowConsumerPolicy,
-    /// Cancelled to tear the connection down without draining (slow consumer, shutdown).
-    kill: CancellationToken,
-    overflowed: Arc<AtomicBool>,
-    room: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 /// The writer's side.
 pub(crate) struct OutboundRx {
-    rx: mpsc::UnboundedReceiver<Out>,
-    queued: Arc<AtomicUsize>,
-    room: Arc<Notify>,
-    half: usize,
+    shared: Arc<Shared>,
 }
 
 impl OutboundRx {
-    /// The next item; `None` once every sender is gone.
-    pub(crate) async fn recv(&mut self) -> Option<Out> {
-        self.rx.recv().await
+    /// Moves every queued item into `batch` (waiting for one if there is none).
+    pub(crate) async fn recv_batch(&self, batch: &mut VecDeque<Out>) {
+        loop {
+            {
+                let mut items = self.shared.items.lock();
+                if !items.is_empty() {
+                    std::mem::swap(&mut *items, batch);
+                    return;
+                }
+            }
+            self.shared.data.notified().await;
+        }
     }
 
     /// Marks `item` as written, releasing its bytes from the bound.
     pub(crate) fn written(&self, item: &Out) {
         let len = item.len();
-        let before = self.queued.fetch_sub(len, Ordering::AcqRel);
-        // Crossing half the bound wakes whoever waits for room (a queue's backlog).
-        if before > self.half && before - len <= self.half {
-            self.room.notify_waiters();
+        let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+        let half = self.shared.max / 2;
+        // Crossing half the bound wakes whoever waits for room.
+        if before > half && before - len <= half {
+            self.shared.room.notify_waiters();
         }
-    }
-
-    /// Takes an item that is already queued, without waiting.
-    pub(crate) fn try_recv(&mut self) -> Option<Out> {
-        self.rx.try_recv().ok()
     }
 }
 
 impl Outbound {
     pub(crate) fn new(max: usize, policy: SlowConsumerPolicy) -> (Self, OutboundRx) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let room = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            items: Mutex::new(VecDeque::new()),
+            queued: AtomicUsize::new(0),
+            max,
+            policy,
+            killed: AtomicBool::new(false),
+            overflowed: AtomicBool::new(false),
+            data: Notify::new(),
+            kill: Notify::new(),
+            room: Notify::new(),
+        });
         (
             Self {
-                tx,
-                queued: queued.clone(),
-                max,
-                policy,
-                kill: CancellationToken::new(),
-                overflowed: Arc::new(AtomicBool::new(false)),
-                room: room.clone(),
+                shared: shared.clone(),
             },
-            OutboundRx {
-                rx,
-                queued,
-                room,
-                half: max / 2,
-            },
+            OutboundRx { shared },
         )
     }
 
@@ -120,44 +135,25 @@ impl Outbound {
         self.enqueue(item, false)
     }
 
-    /// Resolves once the queue is at most half full (or the session is gone).
-    pub(crate) fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let room = self.room.clone();
-        let queued = self.queued.clone();
-        let kill = self.kill.clone();
-        let half = self.max / 2;
-        async move {
-            loop {
-                let notified = room.notified();
-                if queued.load(Ordering::Acquire) <= half || kill.is_cancelled() {
-                    return;
-                }
-                tokio::select! {
-                    _ = notified => {}
-                    _ = kill.cancelled() => return,
-                }
-            }
-        }
-    }
-
     fn enqueue(&self, item: Out, apply_policy: bool) -> Result<(), PushError> {
-        if self.kill.is_cancelled() {
+        let s = &*self.shared;
+        if s.killed.load(Ordering::Acquire) {
             return Err(PushError::Closed);
         }
         let len = item.len();
-        let before = self.queued.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before + len > self.max {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
-            if apply_policy && self.policy == SlowConsumerPolicy::Disconnect {
-                self.overflowed.store(true, Ordering::Release);
-                self.kill.cancel();
+        let before = s.queued.fetch_add(len, Ordering::AcqRel);
+        // One item larger than the bound still goes through an empty queue.
+        if before > 0 && before + len > s.max {
+            s.queued.fetch_sub(len, Ordering::AcqRel);
+            if apply_policy && s.policy == SlowConsumerPolicy::Disconnect {
+                s.overflowed.store(true, Ordering::Release);
+                self.kill();
             }
             return Err(PushError::Full);
         }
-        self.tx.send(item).map_err(|_| {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
-            PushError::Closed
-        })
+        s.items.lock().push_back(item);
+        s.data.notify_one();
+        Ok(())
     }
 
     /// Queues a control frame (CONNECTED, RECEIPT, ERROR).
@@ -167,22 +163,96 @@ impl Outbound {
 
     /// Asks the writer to flush what is queued, then close.
     pub(crate) fn close(&self) {
-        let _ = self.tx.send(Out::Close);
+        self.shared.items.lock().push_back(Out::Close);
+        self.shared.data.notify_one();
     }
 
-    /// The token that tears the connection down at once.
-    pub(crate) fn kill_token(&self) -> &CancellationToken {
-        &self.kill
+    /// Tears the connection down at once, without draining.
+    pub(crate) fn kill(&self) {
+        if !self.shared.killed.swap(true, Ordering::AcqRel) {
+            self.shared.kill.notify_waiters();
+            self.shared.room.notify_waiters();
+        }
+    }
+
+    /// Whether the connection is being torn down.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.shared.killed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection is being torn down.
+    pub(crate) fn killed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                let notified = shared.kill.notified();
+                if shared.killed.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+
+    /// Resolves once the queue is at most half full (or the session is gone).
+    pub(crate) fn room(&self) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                let notified = shared.room.notified();
+                if shared.queued.load(Ordering::Acquire) <= shared.max / 2
+                    || shared.killed.load(Ordering::Acquire)
+                {
+                    return;
+                }
+                notified.await;
+            }
+        }
     }
 
     /// Whether the session was killed for being a slow consumer.
     pub(crate) fn overflowed(&self) -> bool {
-        self.overflowed.load(Ordering::Acquire)
+        self.shared.overflowed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Out {
+        Out::Frame(Bytes::from(vec![b'x'; n]))
     }
 
-    /// Bytes queued and not yet written.
-    #[allow(dead_code)]
-    pub(crate) fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+    #[tokio::test]
+    async fn bound_applies_the_policy_only_to_push() {
+        let (out, rx) = Outbound::new(100, SlowConsumerPolicy::Disconnect);
+        out.push(frame(60)).unwrap();
+        assert_eq!(out.offer(frame(60)), Err(PushError::Full));
+        assert!(!out.is_killed(), "offer never kills");
+        assert_eq!(out.push(frame(60)), Err(PushError::Full));
+        assert!(out.is_killed() && out.overflowed());
+        out.killed().await;
+        let mut batch = VecDeque::new();
+        rx.recv_batch(&mut batch).await;
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn room_resolves_when_the_writer_drains_below_half() {
+        let (out, rx) = Outbound::new(100, SlowConsumerPolicy::DropMessage);
+        out.push(frame(90)).unwrap();
+        let room = tokio::spawn(out.room());
+        let mut batch = VecDeque::new();
+        rx.recv_batch(&mut batch).await;
+        for item in &batch {
+            rx.written(item);
+        }
+        room.await.unwrap();
+        assert_eq!(
+            out.push(frame(200)),
+            Ok(()),
+            "an empty queue takes one large item"
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream, tcp::OwnedReadHalf, tcp::OwnedWriteHalf};
 use tracing::{debug, warn};
 
@@ -19,8 +19,16 @@ struct TcpSource(OwnedReadHalf);
 
 impl FrameSource for TcpSource {
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<bool> {
-        buf.reserve(READ_CHUNK);
-        Ok(self.0.read_buf(buf).await? > 0)
+        // Wait for data before reserving room for it: an idle connection holds no buffer.
+        loop {
+            self.0.readable().await?;
+            buf.reserve(READ_CHUNK);
+            match self.0.try_read_buf(buf) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
