@@ -66,7 +66,9 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
     };
     let writer = write_loop(rx, sink, &outbound, heartbeat);
     tokio::join!(reader, writer);
-    session.cleanup().await;
+    // Boxed, like the other paths an idle connection never takes, so that the task's
+    // future is as small as its idle state.
+    Box::pin(session.cleanup()).await;
 }
 
 async fn read_loop<S: FrameSource>(
@@ -209,13 +211,14 @@ async fn write_loop<K: FrameSink>(
         // Write everything queued, then flush once.
         while let Some(item) = batch.pop_front() {
             if matches!(item, Out::Close) {
+                let close = Box::pin(async {
+                    let _ = sink.flush().await;
+                    sink.close(false).await;
+                });
                 tokio::select! {
                     biased;
                     _ = &mut killed => {}
-                    _ = async {
-                        let _ = sink.flush().await;
-                        sink.close(false).await;
-                    } => {}
+                    _ = close => {}
                 }
                 outbound.kill();
                 return;
@@ -259,11 +262,15 @@ async fn write_loop<K: FrameSink>(
             "The session's outbound queue exceeded its limit; the connection is closed.",
         );
         let bytes: Bytes = frame.encode(crate::frame::Version::V1_2);
-        let _ = timeout(FAREWELL_TIMEOUT, async {
+        let farewell = Box::pin(async {
             sink.write(&Out::Frame(bytes)).await?;
             sink.flush().await
-        })
-        .await;
+        });
+        let _ = timeout(FAREWELL_TIMEOUT, farewell).await;
     }
-    let _ = timeout(FAREWELL_TIMEOUT, sink.close(outbound.overflowed())).await;
+    let _ = timeout(
+        FAREWELL_TIMEOUT,
+        Box::pin(sink.close(outbound.overflowed())),
+    )
+    .await;
 }

@@ -36,7 +36,8 @@ impl FrameSource for WsSource {
                 Ok(true)
             }
             Some(Ok(AggregatedMessage::Ping(payload))) => {
-                let _ = self.session.pong(&payload).await;
+                // Boxed: rare, and kept out of the idle read future.
+                let _ = Box::pin(self.session.pong(&payload)).await;
                 Ok(true)
             }
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(true),
