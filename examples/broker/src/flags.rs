@@ -38,6 +38,11 @@ pub struct Flags {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
 
+    /// Most WebSocket connections each actix-web worker holds (actix's default is 25,600;
+    /// raise it for 100k sessions).
+    #[arg(long, value_name = "N", default_value_t = 25_600)]
+    pub max_connections_per_worker: usize,
+
     /// Smallest interval at which the server can send heart-beats, in ms (0: never).
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub heartbeat_send_ms: u64,

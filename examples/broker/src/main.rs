@@ -58,6 +58,7 @@ fn run(flags: &Flags) -> Result<(), Box<dyn std::error::Error>> {
         let ws = stomp.websocket(&flags.ws_path);
         let server = HttpServer::new(move || App::new().configure(ws.clone()))
             .workers(workers)
+            .max_connections(flags.max_connections_per_worker)
             // actix stops gracefully when this resolves, then `run()` returns.
             .shutdown_signal(async {
                 shutdown_signal().await;
