@@ -20,8 +20,10 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     /// The server (for its broker and configuration).
     pub stomp: StompServer,
-    /// `ws://127.0.0.1:PORT/ws`.
+    /// `ws://127.0.0.1:PORT/ws` (with [`start`]).
     pub ws_url: String,
+    /// The HTTP address (WebSocket endpoint, and the routes given to [`start_app`]).
+    pub http_addr: SocketAddr,
     /// The raw STOMP address.
     pub tcp_addr: SocketAddr,
     http: actix_web::dev::ServerHandle,
@@ -46,15 +48,25 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Starts `stomp` on fresh ephemeral ports. Call from a multi-threaded tokio test.
+/// Starts `stomp` on fresh ephemeral ports, WebSocket at `/ws`. Call from a
+/// multi-threaded tokio test.
 pub async fn start(stomp: StompServer) -> TestServer {
+    let ws = stomp.websocket("/ws");
+    start_app(stomp, ws).await
+}
+
+/// Starts `stomp` for raw TCP and an actix-web app configured by `app` (which mounts the
+/// WebSocket endpoint where it likes) on fresh ephemeral ports.
+pub async fn start_app<F>(stomp: StompServer, app: F) -> TestServer
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+{
     init_tracing();
     let (tx, rx) = std_mpsc::channel();
-    let ws_stomp = stomp.clone();
     std::thread::spawn(move || {
         let sys = actix_rt::System::new();
         sys.block_on(async move {
-            let server = HttpServer::new(move || App::new().configure(ws_stomp.websocket("/ws")))
+            let server = HttpServer::new(move || App::new().configure(app.clone()))
                 .workers(1)
                 .disable_signals()
                 .shutdown_timeout(1)
@@ -79,6 +91,7 @@ pub async fn start(stomp: StompServer) -> TestServer {
     TestServer {
         stomp,
         ws_url: format!("ws://{ws_addr}/ws"),
+        http_addr: ws_addr,
         tcp_addr,
         http,
         tcp_task,

@@ -3,82 +3,42 @@
 //! the page itself over plain HTTP.
 
 use std::net::SocketAddr;
-use std::sync::mpsc as std_mpsc;
 
-use actix_web::{App, HttpServer};
 use chat::{ChatMessage, HISTORY_LEN, Kind, Whisper};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use stomp_runtime::broker::AckMode;
 use stomp_runtime::client::{Client, ClientError, ConnectOptions, Subscription};
 use stomp_runtime::frame::Headers;
-use stomp_tests::{WAIT, init_tracing};
+use stomp_tests::{TestServer, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// The chat as `main.rs` serves it, on `127.0.0.1:0`.
-struct ChatServer {
-    http: SocketAddr,
-    tcp: SocketAddr,
-    handle: actix_web::dev::ServerHandle,
-    tcp_task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ChatServer {
-    fn drop(&mut self) {
-        self.tcp_task.abort();
-        let handle = self.handle.clone();
-        std::thread::spawn(move || actix_rt::System::new().block_on(handle.stop(false)));
-    }
-}
+/// The chat on ephemeral ports: its page routes and `/ws` over HTTP, raw STOMP over TCP.
+struct ChatServer(TestServer);
 
 /// Starts the chat. Call from a multi-threaded tokio test.
 async fn start() -> ChatServer {
-    init_tracing();
     let stomp = chat::server().expect("the chat's handlers are consistent");
     let app = chat::app(&stomp);
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || App::new().configure(app.clone()))
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(1)
-                .bind(("127.0.0.1", 0))
-                .expect("bind an ephemeral loopback port");
-            let addr = server.addrs()[0];
-            let server = server.run();
-            tx.send((addr, server.handle()))
-                .expect("the test is waiting");
-            let _ = server.await;
-        });
-    });
-    let (http, handle) = tokio::task::spawn_blocking(move || rx.recv().expect("http started"))
-        .await
-        .expect("join");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
-    let tcp = listener.local_addr().expect("local addr");
-    let tcp_task = tokio::spawn(async move {
-        let _ = stomp.serve_tcp(listener).await;
-    });
-    ChatServer {
-        http,
-        tcp,
-        handle,
-        tcp_task,
-    }
+    ChatServer(stomp_tests::start_app(stomp, app).await)
 }
 
 impl ChatServer {
+    fn http(&self) -> SocketAddr {
+        self.0.http_addr
+    }
+
     async fn ws(&self, user: &str) -> Client {
-        let url = format!("ws://{}{}", self.http, chat::WS_PATH);
+        let url = format!("ws://{}{}", self.http(), chat::WS_PATH);
         Client::connect_ws(&url, ConnectOptions::new().login(user))
             .await
             .expect("a valid name connects over WebSocket")
     }
 
     async fn tcp(&self, user: &str) -> Client {
-        Client::connect_tcp(self.tcp, ConnectOptions::new().login(user))
+        Client::connect_tcp(self.0.tcp_addr, ConnectOptions::new().login(user))
             .await
             .expect("a valid name connects over TCP")
     }
@@ -337,10 +297,10 @@ async fn mistakes_reach_only_the_sender_on_its_error_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_refuses_missing_and_invalid_names() {
     let chat = start().await;
-    let url = format!("ws://{}{}", chat.http, chat::WS_PATH);
+    let url = format!("ws://{}{}", chat.http(), chat::WS_PATH);
     let refused = [
         (
-            Client::connect_tcp(chat.tcp, ConnectOptions::new()).await,
+            Client::connect_tcp(chat.0.tcp_addr, ConnectOptions::new()).await,
             "no `login` header",
         ),
         (
@@ -348,7 +308,7 @@ async fn connect_refuses_missing_and_invalid_names() {
             "the name is empty",
         ),
         (
-            Client::connect_tcp(chat.tcp, ConnectOptions::new().login("a/b")).await,
+            Client::connect_tcp(chat.0.tcp_addr, ConnectOptions::new().login("a/b")).await,
             "not '/'",
         ),
         (
@@ -450,7 +410,7 @@ async fn the_page_and_its_scripts_are_served_and_load_nothing_from_elsewhere() {
         ),
     ];
     for (path, content_type, expected) in files {
-        let (status, headers, body) = http(chat.http, "GET", path).await;
+        let (status, headers, body) = http(chat.http(), "GET", path).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(
             header(&headers, "content-type"),
@@ -464,7 +424,7 @@ async fn the_page_and_its_scripts_are_served_and_load_nothing_from_elsewhere() {
         for remote in ["http://", "https://", "//cdn"] {
             assert!(!body.contains(remote), "{path} refers to {remote}");
         }
-        let (status, headers, body) = http(chat.http, "HEAD", path).await;
+        let (status, headers, body) = http(chat.http(), "HEAD", path).await;
         assert_eq!((status, body.as_str()), (200, ""), "HEAD {path}");
         assert_eq!(
             header(&headers, "content-type"),
@@ -472,6 +432,6 @@ async fn the_page_and_its_scripts_are_served_and_load_nothing_from_elsewhere() {
             "HEAD {path}"
         );
     }
-    let (status, _, _) = http(chat.http, "GET", "/nowhere").await;
+    let (status, _, _) = http(chat.http(), "GET", "/nowhere").await;
     assert_eq!(status, 404);
 }
