@@ -82,7 +82,20 @@ impl MessagingTemplate {
         destination: &str,
         payload: &T,
     ) -> Result<(), StompError> {
-        let message = json_message(destination, payload)?;
+        self.convert_and_send_to_user_with(user, destination, payload, Headers::new())
+            .await
+    }
+
+    /// Like [`convert_and_send_to_user`](Self::convert_and_send_to_user), with extra
+    /// headers.
+    pub async fn convert_and_send_to_user_with<T: Serialize + ?Sized>(
+        &self,
+        user: &str,
+        destination: &str,
+        payload: &T,
+        headers: Headers,
+    ) -> Result<(), StompError> {
+        let message = json_message(destination, payload, headers)?;
         self.server.send_to_user(user, message).await;
         Ok(())
     }
@@ -94,7 +107,7 @@ impl MessagingTemplate {
         destination: &str,
         payload: &T,
     ) -> Result<(), StompError> {
-        let message = json_message(destination, payload)?;
+        let message = json_message(destination, payload, Headers::new())?;
         self.server.send_to_session(session_id, &message).await;
         Ok(())
     }
@@ -103,12 +116,13 @@ impl MessagingTemplate {
 fn json_message<T: Serialize + ?Sized>(
     destination: &str,
     payload: &T,
+    headers: Headers,
 ) -> Result<Arc<BrokerMessage>, StompError> {
     let body = serde_json::to_vec(payload)?;
     Ok(BrokerMessage::new(
         destination,
         Some("application/json".to_owned()),
-        Headers::new(),
+        headers,
         Bytes::from(body),
     ))
 }

@@ -416,11 +416,16 @@ async fn the_template_sends_from_handlers_and_from_outside() {
     let v: serde_json::Value = serde_json::from_slice(next(&mut ann).await.body()).unwrap();
     assert_eq!(v["text"], "doors close at 6");
     let template = server.stomp.template();
+    let mut headers = Headers::new();
+    headers.push("severity", "high");
     template
-        .convert_and_send_to_user("dave", "/queue/alerts", &"low battery")
+        .convert_and_send_to_user_with("dave", "/queue/alerts", &"low battery", headers)
         .await
         .unwrap();
-    assert_eq!(next(&mut alerts).await.body(), "\"low battery\"");
+    let alert = next(&mut alerts).await;
+    assert_eq!(alert.body(), "\"low battery\"");
+    assert_eq!(alert.header("severity"), Some("high"));
+    assert_eq!(alert.content_type(), Some("application/json"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,4 +573,72 @@ async fn next_event(
         .await
         .expect("event in time")
         .expect("listener alive")
+}
+
+/// An actix-web route pushing to a user and a topic through the template, as a server
+/// pushes equipment status or alerts without a client message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_pushes_from_an_http_route() {
+    use actix_web::{HttpResponse, web};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let stomp = StompServer::builder()
+        .authenticator(TrustLogin)
+        .state(Counter(AtomicU32::new(0)))
+        .build()
+        .unwrap();
+    let template = stomp.template();
+    let ws = stomp.websocket("/ws");
+    let app = move |cfg: &mut web::ServiceConfig| {
+        ws(cfg);
+        let template = template.clone();
+        cfg.route(
+            "/alerts/{user}",
+            web::post().to(move |user: web::Path<String>, body: String| {
+                let template = template.clone();
+                async move {
+                    let alert = serde_json::json!({ "alert": body });
+                    let to_user = template.convert_and_send_to_user(&user, "/queue/alerts", &alert);
+                    let to_all = template.convert_and_send("/topic/alerts", &alert);
+                    match (to_user.await, to_all.await) {
+                        (Ok(()), Ok(())) => HttpResponse::Accepted().finish(),
+                        (Err(e), _) | (_, Err(e)) => {
+                            HttpResponse::InternalServerError().body(e.to_string())
+                        }
+                    }
+                }
+            }),
+        );
+    };
+    let server = stomp_tests::start_app(stomp, app).await;
+    let gina = tcp(&server, Some("gina")).await;
+    let mut mine = gina
+        .subscribe("/user/queue/alerts", AckMode::Auto)
+        .await
+        .unwrap();
+    let mut all = gina
+        .subscribe("/topic/alerts", AckMode::Auto)
+        .await
+        .unwrap();
+
+    let mut http = tokio::net::TcpStream::connect(server.http_addr)
+        .await
+        .unwrap();
+    let body = "gate 3 jammed";
+    let request = format!(
+        "POST /alerts/gina HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, http.read_to_string(&mut response))
+        .await
+        .expect("response in time")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+
+    for sub in [&mut mine, &mut all] {
+        let v: serde_json::Value = serde_json::from_slice(next(sub).await.body()).unwrap();
+        assert_eq!(v["alert"], "gate 3 jammed");
+    }
 }
