@@ -61,7 +61,10 @@ pub(crate) async fn ws(
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", offer);
     let host = request.uri().host().unwrap_or("localhost").to_owned();
+    // tungstenite reserves 128 KiB per connection to read into by default; STOMP frames
+    // are small, and a tool holding thousands of connections feels it.
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_CHUNK)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
     let (stream, _response) =
