@@ -99,9 +99,31 @@ pub(crate) struct ServerInner {
 }
 
 impl ServerInner {
+    /// A session id: a counter and 64 unpredictable bits, so that nobody can guess
+    /// another session's private user destinations (`/queue/x-user{id}`).
     pub(crate) fn next_session_id(&self) -> String {
+        use std::hash::{BuildHasher, Hasher};
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
-        format!("{:x}-{n}", self.node)
+        // `RandomState` is keyed from the OS's randomness once per process.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u32(self.node);
+        format!("{n:x}-{:016x}", h.finish())
+    }
+
+    /// Whether `destination` is another session's resolved user destination
+    /// (`/queue/x-user{id}` with an id not `own`): those are reached only through
+    /// `/user/...`.
+    pub(crate) fn is_foreign_user_destination(&self, destination: &str, own: &str) -> bool {
+        let Some((_, id)) = destination.rsplit_once("-user") else {
+            return false;
+        };
+        let looks_like_id = id.split_once('-').is_some_and(|(n, r)| {
+            !n.is_empty()
+                && r.len() == 16
+                && n.bytes().chain(r.bytes()).all(|b| b.is_ascii_hexdigit())
+        });
+        looks_like_id && id != own
     }
 
     /// The destination without the application prefix, if it has one.

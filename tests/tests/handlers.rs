@@ -642,3 +642,44 @@ async fn the_template_pushes_from_an_http_route() {
         assert_eq!(v["alert"], "gate 3 jammed");
     }
 }
+
+/// Another session's private queue (`/queue/x-user{id}`) cannot be read or written directly,
+/// even knowing the id; the owner is reached through `/user/...` only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_user_queues_are_not_reachable_directly() {
+    let server = server().await;
+    let owner = tcp(&server, Some("hana")).await;
+    let mut private = owner
+        .subscribe("/user/queue/secrets", AckMode::Auto)
+        .await
+        .unwrap();
+    let resolved = format!("/queue/secrets-user{}", owner.session().unwrap());
+
+    let snoop = tcp(&server, Some("ivan")).await;
+    let err = snoop
+        .subscribe(&resolved, AckMode::Auto)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.server_message(), Some("forbidden destination"), "{err}");
+
+    let forger = tcp(&server, Some("ivan")).await;
+    let err = forger
+        .send_receipted(&resolved, "fake", Headers::new())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.server_message(), Some("forbidden destination"), "{err}");
+
+    // Through the user prefix it arrives, and nothing else did before it.
+    let sender = tcp(&server, None).await;
+    sender
+        .send_receipted("/user/hana/queue/secrets", "real", Headers::new())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut private).await.body(), "real");
+    // Names that merely contain "-user" are ordinary destinations.
+    let c = tcp(&server, None).await;
+    c.subscribe("/topic/power-users", AckMode::Auto)
+        .await
+        .unwrap();
+}

@@ -277,6 +277,7 @@ impl Session {
             self.server.send_to_user(&user, message).await;
             return Ok(());
         }
+        self.refuse_foreign_user_destination(destination)?;
         if !self.server.broker.handles(destination) {
             return Err(Fault::new(
                 "no route for destination",
@@ -291,6 +292,22 @@ impl Session {
             .publish(message)
             .await
             .map_err(|e| Fault::new("message not accepted", e.to_string()))
+    }
+
+    fn refuse_foreign_user_destination(&self, destination: &str) -> Result<(), Fault> {
+        if self
+            .server
+            .is_foreign_user_destination(destination, &self.shared.id)
+        {
+            return Err(Fault::new(
+                "forbidden destination",
+                format!(
+                    "`{destination}` is another session's user destination; address users through {}/...",
+                    self.server.config.user_prefix
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Runs the application handler for `lookup` (the destination without the app prefix).
@@ -363,6 +380,7 @@ impl Session {
         } else {
             destination.to_owned()
         };
+        self.refuse_foreign_user_destination(destination)?;
         if !self.server.broker.handles(&broker_destination) {
             return Err(Fault::new(
                 "no route for destination",
