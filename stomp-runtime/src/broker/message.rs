@@ -67,11 +67,7 @@ impl BrokerMessage {
 
     /// The message a SEND frame publishes: its own headers travel with it.
     pub fn from_send(frame: &Frame, destination: &str) -> Arc<Self> {
-        let headers: Headers = frame
-            .headers
-            .iter()
-            .filter(|(k, _)| !NOT_FORWARDED.contains(k))
-            .collect();
+        let headers = frame.headers.filter(|k| !NOT_FORWARDED.contains(&k));
         Self::new(
             destination,
             frame.get("content-type").map(str::to_owned),

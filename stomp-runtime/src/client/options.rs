@@ -81,6 +81,7 @@ impl ConnectOptions {
 
     /// Adds a CONNECT header of your own (a bearer token, say).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let (name, value): (String, String) = (name.into(), value.into());
         self.headers.push(name, value);
         self
     }

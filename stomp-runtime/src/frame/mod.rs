@@ -10,6 +10,7 @@ mod parser;
 use std::fmt;
 
 use bytes::Bytes;
+pub use bytestring::ByteString;
 
 pub use encoder::encode_into;
 pub use escape::{EscapeError, escape_into, unescape};
@@ -165,7 +166,8 @@ impl fmt::Display for Command {
 /// ("Repeated Header Entries").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Headers {
-    entries: Vec<(String, String)>,
+    /// Parsed headers share the frame's bytes: no copy per header.
+    entries: Vec<(ByteString, ByteString)>,
 }
 
 impl Headers {
@@ -185,28 +187,28 @@ impl Headers {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| &**v)
     }
 
     /// Appends a header (an earlier one of the same name still wins on lookup).
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn push(&mut self, name: impl Into<ByteString>, value: impl Into<ByteString>) {
         self.entries.push((name.into(), value.into()));
     }
 
     /// Replaces every `name` entry by one with `value`.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.entries.retain(|(k, _)| k != name);
-        self.entries.push((name.to_owned(), value.into()));
+    pub fn set(&mut self, name: &str, value: impl Into<ByteString>) {
+        self.entries.retain(|(k, _)| &**k != name);
+        self.entries.push((ByteString::from(name), value.into()));
     }
 
     /// Removes every `name` entry and returns the first value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let mut first = None;
         self.entries.retain(|(k, v)| {
-            if k == name {
+            if &**k == name {
                 if first.is_none() {
-                    first = Some(v.clone());
+                    first = Some(String::from(v.clone()));
                 }
                 false
             } else {
@@ -218,12 +220,24 @@ impl Headers {
 
     /// Whether `name` is present.
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.iter().any(|(k, _)| k == name)
+        self.entries.iter().any(|(k, _)| &**k == name)
+    }
+
+    /// The entries whose name `keep` accepts, sharing their bytes with these.
+    pub fn filter(&self, keep: impl Fn(&str) -> bool) -> Headers {
+        Headers {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// All entries in wire order, repeats included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (&**k, &**v))
     }
 
     /// The number of entries, repeats included.
@@ -237,7 +251,7 @@ impl Headers {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Headers {
+impl<K: Into<ByteString>, V: Into<ByteString>> FromIterator<(K, V)> for Headers {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         Self {
             entries: iter
@@ -280,7 +294,7 @@ impl Frame {
     }
 
     /// Adds a header (builder style).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn header(mut self, name: impl Into<ByteString>, value: impl Into<ByteString>) -> Self {
         self.headers.push(name, value);
         self
     }
@@ -307,6 +321,7 @@ impl Frame {
     /// An ERROR frame with a `message` header and a body that explains it.
     pub fn error(message: impl Into<String>, details: impl Into<String>) -> Self {
         let details: String = details.into();
+        let message: String = message.into();
         let mut f = Frame::new(Command::Error).header("message", message);
         if !details.is_empty() {
             f = f.header("content-type", "text/plain");

@@ -5,6 +5,7 @@
 //! before the buffer is allowed to grow past it. Bodies are slices of the input buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
 
 use super::{Command, Frame, Headers, Version, escape::unescape};
 use crate::config::Limits;
@@ -71,10 +72,37 @@ pub enum FrameError {
 #[derive(Debug)]
 struct Head {
     command: Command,
-    headers: Headers,
+    /// Header names and values, as places in the head or (when escaped) unescaped text.
+    fields: Vec<(Piece, Piece)>,
     /// Bytes of the head, blank line included.
     len: usize,
     content_length: Option<usize>,
+}
+
+/// A header name or value: a byte range of the head, sliced from the frame's bytes when it
+/// completes (no copy), or the unescaped text when escapes changed it.
+#[derive(Debug)]
+enum Piece {
+    Slice(usize, usize),
+    Owned(String),
+}
+
+impl Piece {
+    fn of(text: &str, part: &str, escape: Version) -> Result<Piece, FrameError> {
+        if escape != Version::V1_0 && part.contains('\\') {
+            return Ok(Piece::Owned(unescape(part, escape)?));
+        }
+        let start = part.as_ptr() as usize - text.as_ptr() as usize;
+        Ok(Piece::Slice(start, start + part.len()))
+    }
+
+    fn into_string(self, raw: &Bytes) -> ByteString {
+        match self {
+            Piece::Owned(s) => ByteString::from(s),
+            Piece::Slice(start, end) => ByteString::try_from(raw.slice(start..end))
+                .expect("a slice of the UTF-8-checked head between ASCII delimiters"),
+        }
+    }
 }
 
 /// An incremental STOMP frame parser.
@@ -203,9 +231,13 @@ impl Parser {
         let raw = buf.split_to(body_end + 1).freeze();
         self.reset();
         let body: Bytes = raw.slice(head.len..body_end);
+        let mut headers = Headers::with_capacity(head.fields.len());
+        for (name, value) in head.fields {
+            headers.push(name.into_string(&raw), value.into_string(&raw));
+        }
         Ok(Some(Parsed::Frame(Frame {
             command: head.command,
-            headers: head.headers,
+            headers,
             body,
         })))
     }
@@ -279,7 +311,8 @@ impl Parser {
         } else {
             Version::V1_0
         };
-        let mut headers = Headers::with_capacity(self.lines.saturating_sub(1));
+        let mut fields = Vec::with_capacity(self.lines.saturating_sub(1));
+        let mut content_length = None;
         for line in lines {
             if line.is_empty() {
                 break;
@@ -290,9 +323,22 @@ impl Parser {
             if name.is_empty() {
                 return Err(FrameError::MalformedHeader(truncate(line)));
             }
-            headers.push(unescape(name, escape)?, unescape(value, escape)?);
+            let name = Piece::of(text, name, escape)?;
+            let value_piece = Piece::of(text, value, escape)?;
+            // The first occurrence wins (STOMP 1.2 "Repeated Header Entries").
+            let is_length = match &name {
+                Piece::Slice(a, b) => &text[*a..*b] == "content-length",
+                Piece::Owned(n) => n == "content-length",
+            };
+            if is_length && content_length.is_none() {
+                content_length = Some(match &value_piece {
+                    Piece::Slice(a, b) => text[*a..*b].to_owned(),
+                    Piece::Owned(v) => v.clone(),
+                });
+            }
+            fields.push((name, value_piece));
         }
-        let content_length = match headers.get("content-length") {
+        let content_length = match content_length.as_deref() {
             None => None,
             Some(v) => {
                 let n: usize = v
@@ -313,7 +359,7 @@ impl Parser {
         };
         Ok(Head {
             command,
-            headers,
+            fields,
             len,
             content_length,
         })
