@@ -1,0 +1,232 @@
+//! The chat page in a real browser: the chat on ephemeral ports, and
+//! `tests/browser/chat.mjs` driving the system Chromium through playwright-core as a child
+//! process. Three users log in through the page, talk, whisper and get an error line; then a
+//! raw TCP client says something in the lobby and every page shows it, so browsers and other
+//! clients share the rooms.
+//!
+//! Chromium and the driver are installed by `.ci/run`; by hand:
+//!
+//! ```text
+//! apt-get install chromium
+//! npm ci --prefix tests/browser
+//! ```
+//!
+//! A missing browser or driver fails the test with that instruction; it is never skipped.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stomp_runtime::client::{Client, ConnectOptions};
+use stomp_runtime::frame::Headers;
+
+/// The browser the script launches; playwright-core never downloads one.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Longest the script may run; it gives up by itself after 60 s and says where.
+const CHILD_DEADLINE: Duration = Duration::from_secs(90);
+
+const APT_HINT: &str = "run `apt-get update && apt-get install -y chromium` (or `bash .ci/run`)";
+const NPM_HINT: &str = "run `npm ci --prefix tests/browser` (or `bash .ci/run`)";
+
+/// What the TCP client says, and every page must show.
+const TCP_LINE: &str = "dan: hello from a TCP client";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Fails, with the install step, when the browser or its driver is missing.
+fn require_installed() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "no Chromium at {CHROMIUM}: {APT_HINT}"
+    );
+    let driver = browser_dir().join("node_modules/playwright-core/package.json");
+    assert!(
+        driver.is_file(),
+        "playwright-core is not installed in {}: {NPM_HINT}",
+        browser_dir().display()
+    );
+}
+
+/// The script in flight: its stdout arrives line by line.
+struct Script {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+    started: Instant,
+}
+
+impl Script {
+    fn spawn(base_url: &str) -> Self {
+        let mut child = Command::new("node")
+            .arg(browser_dir().join("chat.mjs"))
+            .args([base_url, "--tcp-text", TCP_LINE])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `node` ({e}); it needs Node 20"));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+            started: Instant::now(),
+        }
+    }
+
+    /// The next stdout line as JSON; panics on timeout, exit or garbage.
+    fn next_json(&mut self, what: &str) -> Value {
+        let left = CHILD_DEADLINE.saturating_sub(self.started.elapsed());
+        let Ok(line) = self.lines.recv_timeout(left) else {
+            panic!("chat.mjs: no {what}\n{}", self.output());
+        };
+        self.seen.push(line.clone());
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("chat.mjs: {what} is not JSON ({e})\n{}", self.output()))
+    }
+
+    /// The result line, checked for `"ok": true` and a zero exit code.
+    fn result(mut self) -> Value {
+        let result = self.next_json("result line");
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                break status;
+            }
+            assert!(
+                self.started.elapsed() < CHILD_DEADLINE,
+                "chat.mjs still running after {CHILD_DEADLINE:?}\n{}",
+                self.output()
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() || result["ok"] != json!(true) {
+            panic!("chat.mjs failed ({status}): {result}\n{}", self.output());
+        }
+        result
+    }
+
+    /// Everything the script printed, for failure messages.
+    fn output(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.seen.extend(self.lines.try_iter());
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{stderr}",
+            self.seen.join("\n")
+        )
+    }
+}
+
+impl Drop for Script {
+    /// A failed test must not leave a browser behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `f` (which blocks on the child) off the runtime serving the TCP transport.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Sends `body` as JSON and waits until the server has handled it.
+async fn send(client: &Client, destination: &str, body: Value) {
+    let mut headers = Headers::new();
+    headers.push("content-type", "application/json");
+    client
+        .send_receipted(destination, body.to_string(), headers)
+        .await
+        .expect("receipt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_works_in_chromium() {
+    require_installed();
+    let stomp = chat::server().expect("the chat's handlers are consistent");
+    let app = chat::app(&stomp);
+    let server = stomp_tests::start_app(stomp, app).await;
+
+    let url = format!("http://{}/", server.http_addr);
+    let script = blocking(move || {
+        let mut script = Script::spawn(&url);
+        let ready = script.next_json("ready line");
+        assert_eq!(ready, json!({"ready": true}), "{}", script.output());
+        script
+    })
+    .await;
+
+    // The pages are in the lobby and wait for the TCP client's line.
+    let dan = Client::connect_tcp(server.tcp_addr, ConnectOptions::new().login("dan"))
+        .await
+        .expect("a valid name connects over TCP");
+    send(&dan, "/app/chat.join.lobby", json!({})).await;
+    let text = TCP_LINE.strip_prefix("dan: ").expect("the line is dan's");
+    send(&dan, "/app/chat.send.lobby", json!({ "text": text })).await;
+
+    let r = blocking(move || script.result()).await;
+
+    assert!(r["browser"].as_str().is_some_and(|v| !v.is_empty()), "{r}");
+    assert_eq!(r["members"], json!(["ann", "bob", "cy"]), "{r}");
+    for user in ["ann", "bob", "cy"] {
+        assert_eq!(r["said"][user]["count"], 1, "{user}: {r}");
+        assert_eq!(r["tcp"][user]["count"], 1, "{user}: {r}");
+    }
+    assert_eq!(r["whisper"]["to"], "bob", "{r}");
+    assert_eq!(r["whisper"]["bob"]["className"], "whisper", "{r}");
+    assert_eq!(r["whisper"]["ann"]["className"], "whisper", "{r}");
+    assert_eq!(r["whisper"]["cy"], 0, "{r}");
+    assert_eq!(r["error"], "the message is empty", "{r}");
+    assert_eq!(r["othersError"], json!([false, false]), "{r}");
+    assert_eq!(
+        r["tcp"]["members"],
+        json!(["ann", "bob", "cy", "dan"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["lines"]["bob"],
+        json!([
+            "bob joined",
+            "cy joined",
+            "ann: hello from ann",
+            "ann → bob (whisper): psst, bob",
+            "ann: after the whisper",
+            "dan joined",
+            TCP_LINE,
+        ]),
+        "{r}"
+    );
+    assert_eq!(r["problems"], json!([]), "{r}");
+}
