@@ -3,6 +3,8 @@
 //! STOMP 1.0, 1.1 and 1.2 over WebSocket and TCP, an in-memory broker with `/topic` and
 //! `/queue` semantics, user destinations, and an async client.
 
+#![warn(missing_docs)]
+
 pub mod broker;
 pub mod client;
 pub mod config;
