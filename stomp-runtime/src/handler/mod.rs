@@ -2,7 +2,7 @@
 //!
 //! Handlers are declared with `#[message_mapping]` / `#[subscribe_mapping]` (crate
 //! `stomp-derive`), which register a [`HandlerDef`] at link time. The server builder reads
-//! the registry once, checks it and freezes a [`Router`].
+//! the registry once, checks it and freezes a routing table.
 
 mod error;
 mod extract;
