@@ -41,6 +41,7 @@
 //! | 33 | too many subscriptions, receipt       | too many subscriptions, `receipt-id`            |
 //! | 34 | silent after CONNECT, heart-beats on  | heart-beat timeout                              |
 //! | 35 | never sends CONNECT                   | CONNECT timeout                                 |
+//! | 36 | transaction past the pending limit    | transaction too large, `receipt-id`             |
 //!
 //! Every case also checks that the server released the bad session (the broker saw it
 //! close), that a subscriber on another connection receives a message published while the
@@ -65,6 +66,7 @@ fn limits() -> Limits {
         max_headers: 8,
         max_header_line: 256,
         max_subscriptions: 2,
+        max_pending_frames: 2,
         ..Limits::default()
     }
 }
@@ -391,6 +393,17 @@ static CASES: &[Case] = &[
         name: "never sends CONNECT",
         writes: &[],
         expect: error("CONNECT timeout", "300 ms"),
+    },
+    Case {
+        name: "transaction past the pending limit",
+        writes: &[
+            CONNECT_12,
+            b"BEGIN\ntransaction:t\nreceipt:p0\n\n\0",
+            b"SEND\ndestination:/topic/bad\ntransaction:t\nreceipt:p1\n\none\0",
+            b"SEND\ndestination:/topic/bad\ntransaction:t\nreceipt:p2\n\ntwo\0",
+            b"SEND\ndestination:/topic/bad\ntransaction:t\nreceipt:p3\n\nthree\0",
+        ],
+        expect: error_receipt("transaction too large", "at most 2 frames", "p3"),
     },
 ];
 
