@@ -9,7 +9,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let stomp = chat::server()?;
-//! let tcp = tokio::net::TcpListener::bind("127.0.0.1:61613").await?;
+//! let tcp = tokio::net::TcpListener::bind("127.0.0.1:61623").await?;
 //! tokio::spawn({
 //!     let stomp = stomp.clone();
 //!     async move { stomp.serve_tcp(tcp).await }

@@ -24,8 +24,9 @@ struct Flags {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     http: SocketAddr,
 
-    /// Address of the raw STOMP-over-TCP listener.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:61613")]
+    /// Address of the raw STOMP-over-TCP listener. Not STOMP's usual 61613, which a local
+    /// RabbitMQ or ActiveMQ often holds already.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:61623")]
     tcp: SocketAddr,
 }
 
