@@ -13,16 +13,14 @@
 //!
 //! A missing browser or driver fails the test with that instruction; it is never skipped.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stomp_runtime::client::{Client, ConnectOptions};
 use stomp_runtime::frame::Headers;
+use stomp_tests::script::{Script, blocking};
 
 /// The browser the script launches; playwright-core never downloads one.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -54,112 +52,12 @@ fn require_installed() {
     );
 }
 
-/// The script in flight: its stdout arrives line by line.
-struct Script {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: Option<thread::JoinHandle<String>>,
-    started: Instant,
-}
-
-impl Script {
-    fn spawn(base_url: &str) -> Self {
-        let mut child = Command::new("node")
-            .arg(browser_dir().join("chat.mjs"))
-            .args([base_url, "--tcp-text", TCP_LINE])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `node` ({e}); it needs Node 20"));
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr: Some(stderr),
-            started: Instant::now(),
-        }
-    }
-
-    /// The next stdout line as JSON; panics on timeout, exit or garbage.
-    fn next_json(&mut self, what: &str) -> Value {
-        let left = CHILD_DEADLINE.saturating_sub(self.started.elapsed());
-        let Ok(line) = self.lines.recv_timeout(left) else {
-            panic!("chat.mjs: no {what}\n{}", self.output());
-        };
-        self.seen.push(line.clone());
-        serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("chat.mjs: {what} is not JSON ({e})\n{}", self.output()))
-    }
-
-    /// The result line, checked for `"ok": true` and a zero exit code.
-    fn result(mut self) -> Value {
-        let result = self.next_json("result line");
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                break status;
-            }
-            assert!(
-                self.started.elapsed() < CHILD_DEADLINE,
-                "chat.mjs still running after {CHILD_DEADLINE:?}\n{}",
-                self.output()
-            );
-            thread::sleep(Duration::from_millis(20));
-        };
-        if !status.success() || result["ok"] != json!(true) {
-            panic!("chat.mjs failed ({status}): {result}\n{}", self.output());
-        }
-        result
-    }
-
-    /// Everything the script printed, for failure messages.
-    fn output(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.seen.extend(self.lines.try_iter());
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        format!(
-            "--- stdout ---\n{}\n--- stderr ---\n{stderr}",
-            self.seen.join("\n")
-        )
-    }
-}
-
-impl Drop for Script {
-    /// A failed test must not leave a browser behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `f` (which blocks on the child) off the runtime serving the TCP transport.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+/// Starts `chat.mjs` against `base_url`.
+fn spawn_script(base_url: &str) -> Script {
+    let mut cmd = Command::new("node");
+    cmd.arg(browser_dir().join("chat.mjs"))
+        .args([base_url, "--tcp-text", TCP_LINE]);
+    Script::spawn("chat.mjs", cmd, CHILD_DEADLINE)
 }
 
 /// Sends `body` as JSON and waits until the server has handled it.
@@ -181,7 +79,7 @@ async fn the_chat_page_works_in_chromium() {
 
     let url = format!("http://{}/", server.http_addr);
     let script = blocking(move || {
-        let mut script = Script::spawn(&url);
+        let mut script = spawn_script(&url);
         let ready = script.next_json("ready line");
         assert_eq!(ready, json!({"ready": true}), "{}", script.output());
         script

@@ -12,14 +12,12 @@
 //!
 //! A missing client fails the test with that instruction; it is never skipped.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use stomp_tests::script::{Script, blocking};
 use stomp_tests::{TestServer, start_default};
 
 /// Longest a client script may run; each script also has its own 30 s limit and reports it.
@@ -108,140 +106,12 @@ impl Client {
                 c
             }
         };
-        cmd.args(mode_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(mode_args);
         cmd
     }
 
-    fn spawn(&self, mode_args: &[&str]) -> Running {
-        let mut cmd = self.command(mode_args);
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            let program = cmd.get_program().to_string_lossy().into_owned();
-            panic!("cannot start `{program}` for {} ({e})", self.name())
-        });
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        Running {
-            name: self.name(),
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr: Some(stderr),
-            started: Instant::now(),
-        }
-    }
-}
-
-/// A client script in flight: its stdout arrives line by line.
-struct Running {
-    name: &'static str,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: Option<thread::JoinHandle<String>>,
-    started: Instant,
-}
-
-impl Running {
-    fn remaining(&self) -> Duration {
-        CHILD_DEADLINE.saturating_sub(self.started.elapsed())
-    }
-
-    /// The next stdout line as JSON; panics on timeout, exit or garbage.
-    fn next_json(&mut self, what: &str) -> Value {
-        match self.lines.recv_timeout(self.remaining()) {
-            Ok(line) => {
-                self.seen.push(line.clone());
-                serde_json::from_str(&line).unwrap_or_else(|e| {
-                    let out = self.finish_output();
-                    panic!(
-                        "{}: {what}: not a JSON line ({e}): {line}\n{out}",
-                        self.name
-                    )
-                })
-            }
-            Err(_) => {
-                let out = self.finish_output();
-                panic!("{}: no {what} within {CHILD_DEADLINE:?}\n{out}", self.name)
-            }
-        }
-    }
-
-    /// Waits for the exit; kills the child past the deadline.
-    fn wait(&mut self) -> ExitStatus {
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                return status;
-            }
-            if self.remaining().is_zero() {
-                let _ = self.child.kill();
-                let out = self.finish_output();
-                panic!(
-                    "{} still running after {CHILD_DEADLINE:?}\n{out}",
-                    self.name
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Everything the child printed, for failure messages.
-    fn finish_output(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.seen.extend(self.lines.try_iter());
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        format!(
-            "--- stdout ---\n{}\n--- stderr ---\n{stderr}",
-            self.seen.join("\n")
-        )
-    }
-
-    /// The result line, checked for `"ok": true` and a zero exit code.
-    fn result(mut self) -> Value {
-        let result = self.next_json("result line");
-        let status = self.wait();
-        if !status.success() || result["ok"] != json!(true) {
-            let out = self.finish_output();
-            panic!("{} failed ({status}): {result}\n{out}", self.name);
-        }
-        result
-    }
-}
-
-impl Drop for Running {
-    /// A failed test must not leave its client behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `f` (which blocks on child processes) off the runtime serving the TCP transport.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    fn spawn(&self, mode_args: &[&str]) -> Script {
+        Script::spawn(self.name(), self.command(mode_args), CHILD_DEADLINE)
     }
 }
 
