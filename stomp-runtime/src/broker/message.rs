@@ -53,16 +53,32 @@ impl BrokerMessage {
         headers: Headers,
         body: Bytes,
     ) -> Arc<Self> {
+        Arc::new(Self::build(
+            destination.into(),
+            content_type,
+            headers,
+            body,
+            true,
+        ))
+    }
+
+    fn build(
+        destination: String,
+        content_type: Option<String>,
+        headers: Headers,
+        body: Bytes,
+        retain: bool,
+    ) -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Arc::new(Self {
-            destination: destination.into(),
+        Self {
+            destination,
             message_id: format!("m-{id}"),
             content_type,
             headers,
             body,
-            retain: true,
+            retain,
             encoded: Default::default(),
-        })
+        }
     }
 
     /// The message a SEND frame publishes: its own headers travel with it.
@@ -79,16 +95,13 @@ impl BrokerMessage {
     /// The same message under a new id at one session's user destination; not kept by a
     /// queue without subscribers.
     pub fn redirect(&self, destination: impl Into<String>) -> Arc<Self> {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Arc::new(Self {
-            destination: destination.into(),
-            message_id: format!("m-{id}"),
-            content_type: self.content_type.clone(),
-            headers: self.headers.clone(),
-            body: self.body.clone(),
-            retain: false,
-            encoded: Default::default(),
-        })
+        Arc::new(Self::build(
+            destination.into(),
+            self.content_type.clone(),
+            self.headers.clone(),
+            self.body.clone(),
+            false,
+        ))
     }
 
     /// The shared tail of the MESSAGE frame for `version`: every header line but the
