@@ -8,7 +8,7 @@ use syn::{
     Attribute, FnArg, GenericArgument, ItemFn, LitStr, Pat, PathArguments, ReturnType, Type,
 };
 
-use crate::attrs::{Destinations, SendToUser};
+use crate::attrs::{MappingArgs, SendToUser};
 use crate::pattern;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub(crate) struct Handler {
     kind: Kind,
     item: ItemFn,
     patterns: Vec<LitStr>,
+    tags: Vec<syn::Path>,
+    roles: Vec<LitStr>,
     send_to: Vec<LitStr>,
     send_to_user: Option<SendToUser>,
     args: Vec<Arg>,
@@ -50,7 +52,11 @@ pub(crate) fn attr_ident(attr: &Attribute) -> Option<String> {
 
 impl Handler {
     pub(crate) fn parse(kind: Kind, args: TokenStream, mut item: ItemFn) -> syn::Result<Self> {
-        let patterns = syn::parse2::<Destinations>(args)?.0;
+        let MappingArgs {
+            patterns,
+            tags,
+            roles,
+        } = syn::parse2::<MappingArgs>(args)?;
         let mut all_vars: Option<Vec<String>> = None;
         for p in &patterns {
             let vars = pattern::variables(&p.value()).map_err(|reason| {
@@ -89,7 +95,7 @@ impl Handler {
                         ));
                         continue;
                     }
-                    match attr.parse_args::<Destinations>() {
+                    match attr.parse_args::<crate::attrs::Destinations>() {
                         Ok(d) => send_to = Some((d.0, attr.span())),
                         Err(e) => push_err(e),
                     }
@@ -189,6 +195,8 @@ impl Handler {
             kind,
             item,
             patterns,
+            tags,
+            roles,
             send_to: send_to.map(|s| s.0).unwrap_or_default(),
             send_to_user: send_to_user.map(|s| s.0),
             args,
@@ -222,7 +230,7 @@ fn check_placeholders(dest: &LitStr, vars: &[String]) -> syn::Result<()> {
 }
 
 /// `msg` in `msg: T`, `Payload(msg): Payload<T>`, `mut msg: T`.
-fn arg_name(pat: &Pat) -> Option<String> {
+pub(crate) fn arg_name(pat: &Pat) -> Option<String> {
     match pat {
         Pat::Ident(p) => Some(p.ident.to_string().trim_start_matches("r#").to_owned()),
         Pat::TupleStruct(ts) if ts.elems.len() == 1 => arg_name(&ts.elems[0]),
@@ -231,14 +239,14 @@ fn arg_name(pat: &Pat) -> Option<String> {
     }
 }
 
-fn last_segment(ty: &Type) -> Option<String> {
+pub(crate) fn last_segment(ty: &Type) -> Option<String> {
     match ty {
         Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
         _ => None,
     }
 }
 
-fn generic_args(ty: &Type) -> Vec<&Type> {
+pub(crate) fn generic_args(ty: &Type) -> Vec<&Type> {
     let Type::Path(p) = ty else { return Vec::new() };
     let Some(seg) = p.path.segments.last() else {
         return Vec::new();
@@ -258,7 +266,7 @@ fn generic_args(ty: &Type) -> Vec<&Type> {
 /// An expression converting `value` of type `ty` into something `IntoReply`: types the
 /// runtime knows pass through, `Option`/`Result` are mapped inside, anything else is
 /// wrapped in `Json` (it must be `Serialize`).
-fn convert(ty: &Type, value: TokenStream) -> TokenStream {
+pub(crate) fn convert(ty: &Type, value: TokenStream) -> TokenStream {
     let direct = ["String", "Bytes", "Json", "str"];
     match ty {
         Type::Tuple(t) if t.elems.is_empty() => value,
@@ -295,6 +303,8 @@ impl ToTokens for Handler {
             Kind::Subscribe => quote!(::stomp_runtime::__private::HandlerKind::Subscribe),
         };
         let patterns = &self.patterns;
+        let tags = &self.tags;
+        let roles = &self.roles;
         let send_to = &self.send_to;
         let send_to_user = match &self.send_to_user {
             None => quote!(::core::option::Option::None),
@@ -347,6 +357,8 @@ impl ToTokens for Handler {
                         patterns: &[#(#patterns),*],
                         send_to: &[#(#send_to),*],
                         send_to_user: #send_to_user,
+                        tags: &[#(#tags),*],
+                        roles: &[#(#roles),*],
                         name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                         file: ::core::file!(),
                         line: #line,

@@ -11,13 +11,13 @@ pub(crate) fn reorder(name: &str, args: TokenStream, mut item: ItemFn) -> syn::R
     let Some(pos) = item.attrs.iter().position(|a| {
         matches!(
             attr_ident(a).as_deref(),
-            Some("message_mapping" | "subscribe_mapping")
+            Some("message_mapping" | "subscribe_mapping" | "message_exception_handler")
         )
     }) else {
         return Err(syn::Error::new(
             item.sig.ident.span(),
             format!(
-                "`#[{name}]` needs `#[message_mapping]` or `#[subscribe_mapping]` on the same function"
+                "`#[{name}]` needs `#[message_mapping]`, `#[subscribe_mapping]` or `#[message_exception_handler]` on the same function"
             ),
         ));
     };

@@ -10,6 +10,7 @@ use crate::template::MessagingTemplate;
 
 /// Something that happened to a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionEvent {
     /// CONNECT was accepted (CONNECTED is on its way).
     Connected {
@@ -18,12 +19,35 @@ pub enum SessionEvent {
         /// The authenticated user, if any.
         principal: Option<Principal>,
     },
-    /// The session ended: DISCONNECT, a protocol error, a lost or silent peer.
+    /// The session ended: DISCONNECT, a protocol error, a lost or silent peer, a panic, the
+    /// server stopping. Fired exactly once per connected session.
     Disconnected {
         /// The session id.
         session: Arc<str>,
         /// The authenticated user, if any.
         principal: Option<Principal>,
+    },
+    /// A SUBSCRIBE was accepted (a broker subscription or a `#[subscribe_mapping]`).
+    Subscribed {
+        /// The session id.
+        session: Arc<str>,
+        /// The authenticated user, if any.
+        principal: Option<Principal>,
+        /// The destination as subscribed (`/user/queue/...` for user destinations).
+        destination: String,
+        /// The subscription id.
+        subscription: String,
+    },
+    /// An UNSUBSCRIBE removed a subscription.
+    Unsubscribed {
+        /// The session id.
+        session: Arc<str>,
+        /// The authenticated user, if any.
+        principal: Option<Principal>,
+        /// The destination as subscribed.
+        destination: String,
+        /// The subscription id.
+        subscription: String,
     },
 }
 
@@ -32,7 +56,9 @@ impl SessionEvent {
     pub fn session(&self) -> &str {
         match self {
             SessionEvent::Connected { session, .. }
-            | SessionEvent::Disconnected { session, .. } => session,
+            | SessionEvent::Disconnected { session, .. }
+            | SessionEvent::Subscribed { session, .. }
+            | SessionEvent::Unsubscribed { session, .. } => session,
         }
     }
 
@@ -40,7 +66,9 @@ impl SessionEvent {
     pub fn principal(&self) -> Option<&Principal> {
         match self {
             SessionEvent::Connected { principal, .. }
-            | SessionEvent::Disconnected { principal, .. } => principal.as_ref(),
+            | SessionEvent::Disconnected { principal, .. }
+            | SessionEvent::Subscribed { principal, .. }
+            | SessionEvent::Unsubscribed { principal, .. } => principal.as_ref(),
         }
     }
 }
@@ -50,3 +78,18 @@ pub(crate) type Listener = Arc<
         + Send
         + Sync,
 >;
+
+/// One `#[session_event]` listener, as the attribute registers it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionListenerDef {
+    /// The function's path.
+    pub name: &'static str,
+    /// Source file.
+    pub file: &'static str,
+    /// Source line.
+    pub line: u32,
+    /// Calls the function.
+    pub call: fn(SessionEvent, MessagingTemplate) -> crate::advice::BoxFuture<'static, ()>,
+}
+
+inventory::collect!(SessionListenerDef);

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use crate::advice::{AdviceDef, AdviceRegistry, ChannelInterceptor, ExceptionHandlerDef};
 use crate::broker::{Broker, BrokerMessage, SimpleBroker};
 use crate::config::{HeartBeat, Limits, SlowConsumerPolicy};
-use crate::events::SessionEvent;
+use crate::events::{SessionEvent, SessionListenerDef};
 use crate::handler::{ErrorPolicy, HandlerDef, RegistryError, Router, StateMap};
 use crate::security::Authenticator;
 use crate::template::MessagingTemplate;
@@ -94,6 +95,10 @@ pub(crate) struct ServerInner {
     pub(crate) router: Router,
     pub(crate) listeners: Vec<crate::events::Listener>,
     pub(crate) state: StateMap,
+    /// Channel interceptors, in registration order.
+    pub(crate) interceptors: Arc<[Arc<dyn ChannelInterceptor>]>,
+    /// Those of them that see outbound MESSAGEs; `None` when none does.
+    pub(crate) outbound_interceptors: Option<Arc<[Arc<dyn ChannelInterceptor>]>>,
     next_session: AtomicU64,
     node: u32,
 }
@@ -246,6 +251,9 @@ pub struct StompServerBuilder {
     skip_discovery: bool,
     state: StateMap,
     listeners: Vec<crate::events::Listener>,
+    advice: Vec<&'static AdviceDef>,
+    exception_handlers: Vec<&'static ExceptionHandlerDef>,
+    interceptors: Vec<Arc<dyn ChannelInterceptor>>,
 }
 
 impl StompServerBuilder {
@@ -257,10 +265,32 @@ impl StompServerBuilder {
         self
     }
 
-    /// Uses only handlers given to [`handler`](Self::handler), not those registered at link
-    /// time.
+    /// Uses only handlers, advice, exception handlers and session listeners given to this
+    /// builder, not those registered at link time.
     pub fn without_discovery(mut self) -> Self {
         self.skip_discovery = true;
+        self
+    }
+
+    /// Registers an advice explicitly: `.advice(my_advice::ADVICE)`, where `my_advice` is a
+    /// function annotated with `#[around]`, `#[before]`, `#[after_returning]` or
+    /// `#[after_error]`.
+    pub fn advice(mut self, def: &'static AdviceDef) -> Self {
+        self.advice.push(def);
+        self
+    }
+
+    /// Registers a `#[message_exception_handler]` explicitly:
+    /// `.exception_handler(my_handler::EXCEPTION_HANDLER)`.
+    pub fn exception_handler(mut self, def: &'static ExceptionHandlerDef) -> Self {
+        self.exception_handlers.push(def);
+        self
+    }
+
+    /// Adds a channel interceptor; interceptors run in the order they are added, on every
+    /// inbound frame (CONNECT included) and, if they ask, on every outbound MESSAGE.
+    pub fn channel_interceptor(mut self, interceptor: impl ChannelInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
         self
     }
 
@@ -404,10 +434,29 @@ impl StompServerBuilder {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0));
         let mut defs = self.handlers;
+        let mut advice = self.advice;
+        let mut exception = self.exception_handlers;
+        let mut listeners = self.listeners;
         if !self.skip_discovery {
             defs.extend(inventory::iter::<HandlerDef>());
+            advice.extend(inventory::iter::<AdviceDef>());
+            exception.extend(inventory::iter::<ExceptionHandlerDef>());
+            let mut found: Vec<&'static SessionListenerDef> =
+                inventory::iter::<SessionListenerDef>().collect();
+            // Deterministic order, whatever the link order.
+            found.sort_by_key(|l| (l.name, l.file, l.line));
+            for l in found {
+                let call = l.call;
+                listeners.push(Arc::new(call));
+            }
         }
-        let router = Router::build(defs)?;
+        let router = Router::with_advice(defs, &AdviceRegistry::new(advice, exception))?;
+        let outbound: Vec<_> = self
+            .interceptors
+            .iter()
+            .filter(|i| i.intercepts_outbound())
+            .cloned()
+            .collect();
         Ok(StompServer {
             inner: Arc::new(ServerInner {
                 config: self.config,
@@ -415,8 +464,10 @@ impl StompServerBuilder {
                 authenticator: self.authenticator,
                 users: UserRegistry::default(),
                 router,
-                listeners: self.listeners,
+                listeners,
                 state: self.state,
+                interceptors: self.interceptors.into(),
+                outbound_interceptors: (!outbound.is_empty()).then(|| outbound.into()),
                 next_session: AtomicU64::new(1),
                 node,
             }),

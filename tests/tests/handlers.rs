@@ -543,6 +543,18 @@ async fn session_events_announce_connects_and_every_kind_of_end() {
             ..
         }
     ));
+    let e = next_event(&mut rx).await;
+    let SessionEvent::Subscribed {
+        destination,
+        subscription,
+        ..
+    } = &e
+    else {
+        panic!("expected the subscription, got {e:?}");
+    };
+    assert_eq!(destination, "/topic/presence");
+    assert_eq!(e.session(), watcher.session().unwrap());
+    assert!(!subscription.is_empty());
 
     let erin = tcp(&server, Some("erin")).await;
     let e = next_event(&mut rx).await;

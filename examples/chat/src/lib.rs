@@ -56,7 +56,7 @@ pub fn server() -> Result<StompServer, BuildError> {
         .on_session_event(move |event, template| {
             let left = match &event {
                 SessionEvent::Disconnected { session, .. } => departures.session_closed(session),
-                SessionEvent::Connected { .. } => Vec::new(),
+                _ => Vec::new(),
             };
             async move {
                 for message in left {

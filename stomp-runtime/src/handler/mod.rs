@@ -14,14 +14,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
+use crate::advice::{
+    self, AdviceKind, AdviceRegistry, Advised, CorrelationId, ExceptionTarget, HandlerResult,
+    Invocation, Next, Tag,
+};
 use crate::broker::{AckMode, BrokerMessage, MessageSink};
 use crate::frame::{Frame, Headers};
+use crate::security::Principal;
 use crate::server::ServerInner;
 use crate::session::sink::{SessionShared, SubscriptionSink};
 
-pub use error::{ExtractError, StompError};
+pub use error::{ErrorKind, ExtractError, StompError};
 pub(crate) use extract::StateMap;
 pub use extract::{
     ArgInfo, Destination, DestinationVar, FromMessage, Header, Payload, SessionAttributes,
@@ -30,26 +35,8 @@ pub use extract::{
 pub use reply::{IntoReply, Json, Reply};
 pub use route::{PatternError, RoutePattern};
 
-/// The future a handler shim returns.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Option<Reply>, HandlerError>> + Send>>;
-
-/// Why a handler invocation produced no reply.
-#[derive(Debug)]
-pub enum HandlerError {
-    /// An argument could not be extracted.
-    Extract(ExtractError),
-    /// The handler returned an error.
-    Handler(StompError),
-}
-
-impl std::fmt::Display for HandlerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HandlerError::Extract(e) => e.fmt(f),
-            HandlerError::Handler(e) => e.fmt(f),
-        }
-    }
-}
+/// The future a handler shim (or an around advice) returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 
 /// Which frames a handler serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +67,11 @@ pub struct HandlerDef {
     pub send_to: &'static [&'static str],
     /// `#[send_to_user]`.
     pub send_to_user: Option<UserTarget>,
+    /// Markers pointcuts select it by (`tags = [AUDITED]`).
+    pub tags: &'static [Tag],
+    /// Roles or authorities of which the caller needs one (`roles = ["operator"]`); checked
+    /// before any argument is extracted.
+    pub roles: &'static [&'static str],
     /// The function's path.
     pub name: &'static str,
     /// Source file.
@@ -99,6 +91,7 @@ impl HandlerDef {
 inventory::collect!(HandlerDef);
 
 /// What a handler invocation sees: the frame, the matched variables, the session.
+#[derive(Clone)]
 pub struct MessageContext {
     pub(crate) server: Arc<ServerInner>,
     pub(crate) session: SessionInfo,
@@ -134,14 +127,14 @@ pub fn extract<T: FromMessage>(
     ctx: &MessageContext,
     name: &'static str,
     index: usize,
-) -> Result<T, HandlerError> {
-    T::from_message(ctx, &ArgInfo { name, index }).map_err(HandlerError::Extract)
+) -> Result<T, StompError> {
+    T::from_message(ctx, &ArgInfo { name, index }).map_err(StompError::extract)
 }
 
 /// Converts a return value (used by the macros).
 #[doc(hidden)]
-pub fn reply<T: IntoReply>(value: T) -> Result<Option<Reply>, HandlerError> {
-    value.into_reply().map_err(HandlerError::Handler)
+pub fn reply<T: IntoReply>(value: T) -> HandlerResult {
+    value.into_reply()
 }
 
 /// What goes wrong when handlers are collected.
@@ -170,6 +163,8 @@ pub enum RegistryError {
 struct Route {
     pattern: RoutePattern,
     def: &'static HandlerDef,
+    /// The advice chain, resolved once; `None` for a handler nothing advises.
+    advised: Option<Arc<Advised>>,
 }
 
 /// The frozen routing table.
@@ -179,16 +174,34 @@ pub(crate) struct Router {
     subscribe: Vec<Route>,
 }
 
+/// A handler found for a destination.
+pub(crate) struct Found<'a> {
+    def: &'static HandlerDef,
+    advised: Option<&'a Arc<Advised>>,
+    vars: Vec<(String, String)>,
+}
+
 impl Router {
     /// Checks and freezes `defs` (in any order; duplicates by identity are dropped).
+    #[cfg(test)]
     pub(crate) fn build(defs: Vec<&'static HandlerDef>) -> Result<Self, RegistryError> {
+        Self::with_advice(defs, &AdviceRegistry::new(Vec::new(), Vec::new()))
+    }
+
+    /// Like [`build`](Self::build), resolving which advice applies to each handler.
+    pub(crate) fn with_advice(
+        defs: Vec<&'static HandlerDef>,
+        advice: &AdviceRegistry,
+    ) -> Result<Self, RegistryError> {
         let mut defs = defs;
         defs.sort_by_key(|d| (d.file, d.line, d.name));
         defs.dedup_by(|a, b| {
             std::ptr::eq(*a, *b) || (a.file, a.line, a.name) == (b.file, b.line, b.name)
         });
+        advice.warn_unused(&defs);
         let mut router = Router::default();
         for def in defs {
+            let advised = advice.resolve(def);
             for p in def.patterns {
                 let pattern = RoutePattern::parse(p).map_err(|error| RegistryError::Pattern {
                     handler: def.location(),
@@ -205,7 +218,11 @@ impl Router {
                         second: def.location(),
                     });
                 }
-                table.push(Route { pattern, def });
+                table.push(Route {
+                    pattern,
+                    def,
+                    advised: advised.clone(),
+                });
             }
         }
         // Most specific first: exact patterns, then fewer wildcards; ties by text.
@@ -223,18 +240,18 @@ impl Router {
         Ok(router)
     }
 
-    fn find(
-        &self,
-        kind: HandlerKind,
-        lookup: &str,
-    ) -> Option<(&'static HandlerDef, Vec<(String, String)>)> {
+    fn find(&self, kind: HandlerKind, lookup: &str) -> Option<Found<'_>> {
         let table = match kind {
             HandlerKind::Message => &self.message,
             HandlerKind::Subscribe => &self.subscribe,
         };
-        table
-            .iter()
-            .find_map(|r| r.pattern.matches(lookup).map(|vars| (r.def, vars)))
+        table.iter().find_map(|r| {
+            r.pattern.matches(lookup).map(|vars| Found {
+                def: r.def,
+                advised: r.advised.as_ref(),
+                vars,
+            })
+        })
     }
 }
 
@@ -262,6 +279,18 @@ impl Default for ErrorPolicy {
     }
 }
 
+/// Where a call came from, for routing its reply or its error.
+struct CallSite<'a> {
+    server: &'a Arc<ServerInner>,
+    session: &'a Arc<SessionShared>,
+    principal: Option<Principal>,
+    def: &'static HandlerDef,
+    destination: &'a str,
+    lookup: &'a str,
+    vars: &'a [(String, String)],
+    subscription: Option<&'a str>,
+}
+
 /// Runs the handler for a SEND (`subscription` is `None`) or SUBSCRIBE to an application
 /// destination, and routes what it returns.
 pub(crate) async fn dispatch(
@@ -278,22 +307,26 @@ pub(crate) async fn dispatch(
     } else {
         HandlerKind::Message
     };
-    let Some((def, vars)) = server.router.find(kind, lookup) else {
+    let Some(Found { def, advised, vars }) = server.router.find(kind, lookup) else {
         let what = match kind {
             HandlerKind::Message => "message",
             HandlerKind::Subscribe => "subscribe",
         };
-        return fail(
-            server,
-            session,
-            &destination,
-            format!("no {what} handler for `{destination}`"),
-            None,
-        )
-        .await;
+        let reason = format!("no {what} handler for `{destination}`");
+        debug!(session = %session.id, %destination, "{reason}");
+        return fail(server, session, &destination, reason, None).await;
     };
     debug!(session = %session.id, handler = def.name, %destination, "dispatch");
-    let principal = session_info.principal.clone();
+    let site = CallSite {
+        server,
+        session,
+        principal: session_info.principal.clone(),
+        def,
+        destination: &destination,
+        lookup,
+        vars: &vars,
+        subscription,
+    };
     let ctx = MessageContext {
         server: server.clone(),
         session: session_info,
@@ -302,20 +335,62 @@ pub(crate) async fn dispatch(
         headers: frame.headers.clone(),
         body: frame.body.clone(),
     };
-    let reply = match (def.call)(ctx).await {
-        Ok(r) => r,
-        Err(HandlerError::Extract(e)) => {
-            let argument = e.argument.clone();
-            return fail(server, session, &destination, e.to_string(), Some(argument)).await;
-        }
-        Err(HandlerError::Handler(e)) => {
-            warn!(handler = def.name, error = %e, "handler failed");
-            return fail(server, session, &destination, e.message().to_owned(), None).await;
+    if let Err(denied) = check_roles(def, site.principal.as_ref()) {
+        let invocation = Invocation::new(ctx, def);
+        return failed(&site, advised.map(|a| &**a), Some(&invocation), denied).await;
+    }
+    let result = match advised {
+        // Nothing advises this handler: it is called directly.
+        None => advice::contain((def.call)(ctx)).await,
+        Some(advised) => {
+            let invocation = Invocation::new(ctx, def);
+            let kept = advised.observes_failures().then(|| invocation.clone());
+            let next = Next {
+                chain: advised.around.clone(),
+                index: 0,
+            };
+            match advice::contain(next.run(invocation)).await {
+                Ok(r) => Ok(r),
+                Err(e) => return failed(&site, Some(advised), kept.as_ref(), e).await,
+            }
         }
     };
-    let Some(reply) = reply else {
-        return Dispatched::Done;
-    };
+    match result {
+        Ok(Some(reply)) => {
+            route_reply(&site, def.send_to, def.send_to_user, reply).await;
+            Dispatched::Done
+        }
+        Ok(None) => Dispatched::Done,
+        Err(e) => failed(&site, None, None, e).await,
+    }
+}
+
+/// `Err` unless the handler requires no role or the caller has one of them.
+fn check_roles(def: &HandlerDef, principal: Option<&Principal>) -> Result<(), StompError> {
+    if def.roles.is_empty()
+        || principal.is_some_and(|p| {
+            def.roles
+                .iter()
+                .any(|r| p.has_role(r) || p.has_authority(r))
+        })
+    {
+        return Ok(());
+    }
+    Err(StompError::denied(format!(
+        "access denied: `{}` requires one of the roles {}",
+        def.name.rsplit("::").next().unwrap_or(def.name),
+        def.roles.join(", ")
+    )))
+}
+
+/// Sends a reply where the handler's attributes say.
+async fn route_reply(
+    site: &CallSite<'_>,
+    send_to: &[&str],
+    send_to_user: Option<UserTarget>,
+    reply: Reply,
+) {
+    let server = site.server;
     let message = |dest: &str| {
         BrokerMessage::new(
             dest,
@@ -324,34 +399,138 @@ pub(crate) async fn dispatch(
             reply.body.clone(),
         )
     };
-    if !def.send_to.is_empty() {
-        for template in def.send_to {
-            let dest = route::fill(template, &vars);
+    if !send_to.is_empty() {
+        for template in send_to {
+            let dest = route::fill(template, site.vars);
             if let Err(e) = server.broker.publish(message(&dest)).await {
-                warn!(handler = def.name, destination = %dest, error = %e, "reply not published");
+                warn!(handler = site.def.name, destination = %dest, error = %e, "reply not published");
             }
         }
-    } else if let Some(target) = def.send_to_user {
-        let dest = route::fill(target.destination, &vars);
+    } else if let Some(target) = send_to_user {
+        let dest = route::fill(target.destination, site.vars);
         let msg = message(&dest);
-        match &principal {
+        match &site.principal {
             Some(user) if target.broadcast => server.send_to_user(user.name(), msg).await,
-            _ => server.send_to_session(&session.id, &msg).await,
+            _ => server.send_to_session(&site.session.id, &msg).await,
         }
-    } else if let Some(sub) = subscription {
+    } else if let Some(sub) = site.subscription {
         // Request-reply on SUBSCRIBE: straight to this subscriber, once.
-        let sink = SubscriptionSink::new(session.clone(), sub, AckMode::Auto);
-        sink.deliver(&message(&destination));
+        let sink = SubscriptionSink::new(site.session.clone(), sub, AckMode::Auto);
+        sink.deliver(&message(site.destination));
     } else {
-        let dest = format!("{}{}", server.config.default_reply_prefix, lookup);
+        let dest = format!("{}{}", server.config.default_reply_prefix, site.lookup);
         if let Err(e) = server.broker.publish(message(&dest)).await {
-            warn!(handler = def.name, destination = %dest, error = %e, "reply not published");
+            warn!(handler = site.def.name, destination = %dest, error = %e, "reply not published");
         }
     }
-    Dispatched::Done
 }
 
-async fn fail(
+/// A call failed: log it once, tell the `#[after_error]` advice, let an exception handler
+/// answer, or else report it by the error policy.
+async fn failed(
+    site: &CallSite<'_>,
+    advised: Option<&Advised>,
+    invocation: Option<&Invocation>,
+    err: StompError,
+) -> Dispatched {
+    let correlation = invocation
+        .map(Invocation::correlation_id)
+        .unwrap_or_else(CorrelationId::random);
+    let user = site.principal.as_ref().map(Principal::name);
+    let (session, handler, destination) = (&*site.session.id, site.def.name, site.destination);
+    match err.kind() {
+        ErrorKind::Panic | ErrorKind::Internal => error!(
+            session, user, handler, destination, %correlation, kind = ?err.kind(),
+            error = %err.detail(), "handler failed"
+        ),
+        _ => warn!(
+            session, user, handler, destination, %correlation, kind = ?err.kind(),
+            error = %err.detail(), "handler failed"
+        ),
+    }
+    if let (Some(advised), Some(inv)) = (advised, invocation) {
+        for a in &advised.after_error {
+            if let AdviceKind::AfterError(observe) = a.kind {
+                let observed = advice::contain(async {
+                    observe(inv, &err).await;
+                    Ok::<(), StompError>(())
+                })
+                .await;
+                if let Err(e) = observed {
+                    error!(advice = a.name, handler, error = %e.detail(), "#[after_error] advice failed");
+                }
+            }
+        }
+        for h in &advised.exception {
+            let Some(answer) = (h.handle)(inv, &err) else {
+                continue;
+            };
+            match advice::contain(answer).await {
+                Ok(reply) => {
+                    debug!(
+                        session,
+                        handler,
+                        exception_handler = h.name,
+                        "error handled"
+                    );
+                    let Some(reply) = reply else {
+                        return Dispatched::Done;
+                    };
+                    return match h.target {
+                        ExceptionTarget::ErrorDestination => {
+                            match &site.server.config.error_policy {
+                                ErrorPolicy::UserDestination(dest) => {
+                                    let msg = BrokerMessage::new(
+                                        dest.as_str(),
+                                        Some(reply.content_type.to_owned()),
+                                        Headers::new(),
+                                        reply.body,
+                                    );
+                                    site.server.send_to_session(&site.session.id, &msg).await;
+                                    Dispatched::Done
+                                }
+                                ErrorPolicy::ErrorFrame => Dispatched::Fatal(
+                                    String::from_utf8_lossy(&reply.body).into_owned(),
+                                ),
+                            }
+                        }
+                        ExceptionTarget::SendTo(dests) => {
+                            route_reply(site, dests, None, reply).await;
+                            Dispatched::Done
+                        }
+                        ExceptionTarget::SendToUser(target) => {
+                            route_reply(site, &[], Some(target), reply).await;
+                            Dispatched::Done
+                        }
+                        ExceptionTarget::ErrorFrame => {
+                            Dispatched::Fatal(String::from_utf8_lossy(&reply.body).into_owned())
+                        }
+                    };
+                }
+                Err(e) => {
+                    error!(
+                        handler, exception_handler = h.name, error = %e.detail(),
+                        "exception handler failed; the original error is reported"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    let reason = if err.is_internal() {
+        format!("{} (ref {correlation})", err.message())
+    } else {
+        err.message().to_owned()
+    };
+    let argument = match err.kind() {
+        ErrorKind::Extract { argument } => Some(argument.clone()),
+        _ => None,
+    };
+    fail(site.server, site.session, destination, reason, argument).await
+}
+
+/// Reports a failure to the client by the error policy.
+pub(crate) async fn fail(
     server: &Arc<ServerInner>,
     session: &Arc<SessionShared>,
     destination: &str,
@@ -395,6 +574,8 @@ mod tests {
             patterns,
             send_to: &[],
             send_to_user: None,
+            tags: &[],
+            roles: &[],
             name,
             file: "src/chat.rs",
             line,
@@ -428,12 +609,12 @@ mod tests {
     fn exact_patterns_win_over_variables_whatever_the_registration_order() {
         for defs in [vec![&ROOM, &SEND], vec![&SEND, &ROOM]] {
             let router = Router::build(defs).unwrap();
-            let (def, vars) = router.find(HandlerKind::Message, "/chat.send").unwrap();
-            assert_eq!(def.name, "chat::send");
-            assert!(vars.is_empty());
-            let (def, vars) = router.find(HandlerKind::Message, "/chat.lobby").unwrap();
-            assert_eq!(def.name, "chat::room");
-            assert_eq!(vars, [("room".to_owned(), "lobby".to_owned())]);
+            let found = router.find(HandlerKind::Message, "/chat.send").unwrap();
+            assert_eq!(found.def.name, "chat::send");
+            assert!(found.vars.is_empty());
+            let found = router.find(HandlerKind::Message, "/chat.lobby").unwrap();
+            assert_eq!(found.def.name, "chat::room");
+            assert_eq!(found.vars, [("room".to_owned(), "lobby".to_owned())]);
         }
     }
 

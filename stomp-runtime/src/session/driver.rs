@@ -11,13 +11,16 @@ use std::time::Duration;
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::debug;
+use tracing::{debug, error};
 
 use super::outbound::{Out, Outbound, OutboundRx};
 use super::{Flow, Session};
 use crate::frame::{Frame, Parsed, Parser};
 use crate::server::ServerInner;
+use crate::transport::ConnectionInfo;
 
 /// Longest wait for the farewell ERROR frame to be written to a connection being torn down.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -45,6 +48,7 @@ pub(crate) trait FrameSink {
 /// Runs the connection until it closes, then releases the session.
 pub(crate) async fn run<S: FrameSource, K: FrameSink>(
     server: Arc<ServerInner>,
+    connection: ConnectionInfo,
     source: S,
     sink: K,
 ) {
@@ -52,7 +56,7 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
     let (outbound, rx) = Outbound::new(limits.max_outbound_bytes, server.config.slow_consumer);
     // Boxed: the session is the bulk of an idle connection's state, and the task's future
     // stays small.
-    let mut session = Box::new(Session::new(server.clone(), outbound.clone()));
+    let mut session = Box::new(Session::new(server.clone(), outbound.clone(), connection));
     let heartbeat = session.shared().heartbeat.subscribe();
     debug!(session = session.id(), "connection opened");
     let reader = async {
@@ -148,8 +152,23 @@ async fn read_loop<S: FrameSource>(
                 Ok(Some(Parsed::HeartBeat)) => {}
                 Ok(Some(Parsed::Frame(frame))) => {
                     // Boxed: handling a frame may run a handler with a large future, which
-                    // an idle connection should not carry.
-                    let flow = Box::pin(session.handle(frame)).await;
+                    // an idle connection should not carry. A panic ends this session with an
+                    // ERROR, and its cleanup still runs; other sessions never notice.
+                    let handled = AssertUnwindSafe(Box::pin(session.handle(frame)))
+                        .catch_unwind()
+                        .await;
+                    let flow = match handled {
+                        Ok(flow) => flow,
+                        Err(payload) => {
+                            let detail = crate::advice::panic_text(payload.as_ref());
+                            error!(session = session.id(), panic = %detail, "session panicked");
+                            session.protocol_error(
+                                "internal error",
+                                "The server failed while handling this frame.",
+                            );
+                            return;
+                        }
+                    };
                     parser.set_version(session.version());
                     if flow == Flow::Close {
                         return;

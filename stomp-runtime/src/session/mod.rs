@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::{debug, warn};
 
+use crate::advice::InboundContext;
 use crate::broker::{AckMode, BrokerMessage, Subscription};
 use crate::config::{negotiate_interval, parse_heartbeat};
 use crate::events::SessionEvent;
@@ -21,6 +22,7 @@ use crate::frame::{Command, Frame, Version};
 use crate::handler::{self, Dispatched, SessionInfo};
 use crate::security::Principal;
 use crate::server::ServerInner;
+use crate::transport::ConnectionInfo;
 use outbound::Outbound;
 use sink::{SessionShared, SubscriptionSink};
 
@@ -41,6 +43,7 @@ enum State {
 
 struct SubInfo {
     ack: AckMode,
+    destination: String,
 }
 
 /// A protocol error: the ERROR frame's `message` header and body.
@@ -79,21 +82,31 @@ pub(crate) struct Session {
     pending_tx_frames: usize,
     /// Whether listeners heard of the connection (and so must hear of its end).
     announced: bool,
+    connection: ConnectionInfo,
 }
 
 impl Session {
-    pub(crate) fn new(server: Arc<ServerInner>, outbound: Outbound) -> Self {
+    pub(crate) fn new(
+        server: Arc<ServerInner>,
+        outbound: Outbound,
+        connection: ConnectionInfo,
+    ) -> Self {
         let id: Arc<str> = Arc::from(server.next_session_id());
+        let shared = SessionShared::new(id, outbound);
+        if let Some(list) = &server.outbound_interceptors {
+            let _ = shared.interceptors.set(list.clone());
+        }
         Self {
-            shared: SessionShared::new(id, outbound),
+            shared,
+            principal: connection.principal.clone(),
             server,
             state: State::AwaitingConnect,
             version: Version::V1_0,
-            principal: None,
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
             pending_tx_frames: 0,
             announced: false,
+            connection,
         }
     }
 
@@ -115,8 +128,38 @@ impl Session {
     }
 
     /// Handles one frame from the peer.
-    pub(crate) async fn handle(&mut self, frame: Frame) -> Flow {
+    pub(crate) async fn handle(&mut self, mut frame: Frame) -> Flow {
         let receipt = frame.get("receipt").map(str::to_owned);
+        if self.state == State::Closed {
+            return Flow::Close;
+        }
+        if !self.server.interceptors.is_empty()
+            && let Err(refusal) = self.intercept(&mut frame).await
+        {
+            let connecting = self.state == State::AwaitingConnect;
+            if refusal.close || connecting {
+                debug!(session = %self.shared.id, command = %frame.command, reason = %refusal.message, "frame refused");
+                return self.fail(
+                    Fault::new(refusal.message.into_owned(), refusal.details.into_owned()),
+                    receipt.as_deref(),
+                );
+            }
+            let destination = frame.get("destination").unwrap_or_default().to_owned();
+            let outcome = handler::fail(
+                &self.server,
+                &self.shared,
+                &destination,
+                refusal.message.into_owned(),
+                None,
+            )
+            .await;
+            return match outcome {
+                Dispatched::Done => Flow::Continue,
+                Dispatched::Fatal(reason) => {
+                    self.fail(Fault::new("frame refused", reason), receipt.as_deref())
+                }
+            };
+        }
         let result = match self.state {
             State::Closed => return Flow::Close,
             State::AwaitingConnect => match frame.command {
@@ -138,6 +181,23 @@ impl Session {
             }
             Err(fault) => self.fail(fault, receipt.as_deref()),
         }
+    }
+
+    /// Runs the channel interceptors, in order, on an inbound frame.
+    async fn intercept(&mut self, frame: &mut Frame) -> Result<(), crate::advice::Refusal> {
+        let server = self.server.clone();
+        let mut ctx = InboundContext {
+            session_id: &self.shared.id,
+            principal: &mut self.principal,
+            attributes: &self.shared.attributes,
+            connection: &self.connection,
+            version: self.version,
+            connected: self.state == State::Open,
+        };
+        for interceptor in server.interceptors.iter() {
+            interceptor.pre_receive(frame, &mut ctx).await?;
+        }
+        Ok(())
     }
 
     /// Sends an ERROR for a fault found outside any frame (a parse error, a silent peer).
@@ -196,7 +256,8 @@ impl Session {
 
         if let Some(auth) = &self.server.authenticator {
             match auth.authenticate(&frame.headers).await {
-                Ok(p) => self.principal = p,
+                Ok(Some(p)) => self.principal = Some(p),
+                Ok(None) => {}
                 Err(e) => {
                     return Err(Fault::new("authentication failed", e.0));
                 }
@@ -232,6 +293,7 @@ impl Session {
         if let Some(p) = &self.principal {
             connected = connected.header("user-name", p.name());
             self.server.users.add(p.name(), &self.shared.id);
+            let _ = self.shared.principal.set(p.clone());
         }
         self.state = State::Open;
         debug!(session = %self.shared.id, %version, send_every, expect_every, "session opened");
@@ -371,7 +433,15 @@ impl Session {
         if let Some(lookup) = self.server.app_destination(destination) {
             // Request-reply (`#[subscribe_mapping]`): answered once, no broker subscription.
             self.dispatch_app(lookup, frame, Some(&id)).await?;
-            self.subscriptions.insert(id, SubInfo { ack });
+            let destination = destination.to_owned();
+            self.subscriptions.insert(
+                id.clone(),
+                SubInfo {
+                    ack,
+                    destination: destination.clone(),
+                },
+            );
+            self.announce_subscription(true, destination, id).await;
             return Ok(Flow::Continue);
         }
         let broker_destination = if self.server.is_user_destination(destination) {
@@ -399,8 +469,39 @@ impl Session {
             })
             .await
             .map_err(|e| Fault::new("subscription refused", e.to_string()))?;
-        self.subscriptions.insert(id, SubInfo { ack });
+        let destination = destination.to_owned();
+        self.subscriptions.insert(
+            id.clone(),
+            SubInfo {
+                ack,
+                destination: destination.clone(),
+            },
+        );
+        self.announce_subscription(true, destination, id).await;
         Ok(Flow::Continue)
+    }
+
+    async fn announce_subscription(&self, subscribed: bool, destination: String, id: String) {
+        if self.server.listeners.is_empty() {
+            return;
+        }
+        let (session, principal) = (self.shared.id.clone(), self.principal.clone());
+        let event = if subscribed {
+            SessionEvent::Subscribed {
+                session,
+                principal,
+                destination,
+                subscription: id,
+            }
+        } else {
+            SessionEvent::Unsubscribed {
+                session,
+                principal,
+                destination,
+                subscription: id,
+            }
+        };
+        self.server.notify(event).await;
     }
 
     async fn unsubscribe(&mut self, frame: &Frame) -> Result<Flow, Fault> {
@@ -409,13 +510,14 @@ impl Session {
             (None, Some(dest), Version::V1_0) => dest.to_owned(),
             _ => return Err(missing("id", Command::Unsubscribe)),
         };
-        if self.subscriptions.remove(&id).is_some() {
+        if let Some(sub) = self.subscriptions.remove(&id) {
             self.server.broker.unsubscribe(&self.shared.id, &id).await;
             // Messages of this subscription still unacked go back to their queue.
             let orphaned = self.take_pending(|p| *p.subscription == *id);
             if !orphaned.is_empty() {
                 self.server.broker.requeue(&self.shared.id, orphaned).await;
             }
+            self.announce_subscription(false, sub.destination, id).await;
         }
         Ok(Flow::Continue)
     }

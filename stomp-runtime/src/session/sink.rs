@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::outbound::{Out, Outbound};
+use crate::advice::{ChannelInterceptor, Deliver, OutboundContext};
 use crate::broker::{AckMode, BrokerMessage, Delivery, MessageSink};
 use crate::frame::{Version, escape_into};
 
@@ -35,6 +36,10 @@ pub(crate) struct SessionShared {
     pub(crate) heartbeat: watch::Sender<(u64, u64)>,
     /// Attributes handlers keep for the life of the session.
     pub(crate) attributes: crate::handler::SessionAttributes,
+    /// The user, once CONNECT is accepted.
+    pub(crate) principal: OnceLock<crate::security::Principal>,
+    /// Channel interceptors that see outbound MESSAGEs; unset when none does.
+    pub(crate) interceptors: OnceLock<Arc<[Arc<dyn ChannelInterceptor>]>>,
 }
 
 impl SessionShared {
@@ -47,6 +52,8 @@ impl SessionShared {
             pending: Mutex::new(VecDeque::new()),
             heartbeat: watch::Sender::new((0, 0)),
             attributes: Default::default(),
+            principal: OnceLock::new(),
+            interceptors: OnceLock::new(),
         })
     }
 
@@ -97,6 +104,30 @@ impl SubscriptionSink {
     /// Queues the MESSAGE; over the bound, `policy` decides between the slow-consumer
     /// policy and a plain refusal.
     fn queue(&self, message: &Arc<BrokerMessage>, policy: bool) -> Delivery {
+        if let Some(interceptors) = self.shared.interceptors.get() {
+            let ctx = OutboundContext {
+                session_id: &self.shared.id,
+                principal: self.shared.principal.get(),
+                subscription: &self.id,
+            };
+            let mut replaced: Option<Arc<BrokerMessage>> = None;
+            for i in interceptors.iter() {
+                let current = replaced.as_ref().unwrap_or(message);
+                match i.pre_deliver(current, &ctx) {
+                    Deliver::Pass => {}
+                    // Consumed for this subscriber, as if it had been delivered.
+                    Deliver::Drop => return Delivery::Delivered,
+                    Deliver::Replace(m) => replaced = Some(m),
+                }
+            }
+            if let Some(m) = replaced {
+                return self.queue_now(&m, policy);
+            }
+        }
+        self.queue_now(message, policy)
+    }
+
+    fn queue_now(&self, message: &Arc<BrokerMessage>, policy: bool) -> Delivery {
         let push = |out: Out| {
             if policy {
                 self.shared.outbound.push(out)

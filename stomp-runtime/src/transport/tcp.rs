@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 use crate::server::StompServer;
 use crate::session::driver::{self, FrameSink, FrameSource};
 use crate::session::outbound::Out;
+use crate::transport::ConnectionInfo;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -94,6 +95,7 @@ impl StompServer {
         let (r, w) = stream.into_split();
         driver::run(
             self.inner.clone(),
+            ConnectionInfo::new("tcp", Some(peer)),
             TcpSource(r),
             TcpSink(BufWriter::with_capacity(16 * 1024, w)),
         )

@@ -17,6 +17,7 @@ use crate::frame::Version;
 use crate::server::StompServer;
 use crate::session::driver::{self, FrameSink, FrameSource};
 use crate::session::outbound::Out;
+use crate::transport::ConnectionInfo;
 
 struct WsSource {
     stream: AggregatedMessageStream,
@@ -164,12 +165,13 @@ impl StompServer {
             .max_continuation_size(max_message);
         debug!(peer = ?req.peer_addr(), subprotocol = ?protocols.first(), "websocket upgrade");
         let inner = self.inner.clone();
+        let connection = ConnectionInfo::new("websocket", req.peer_addr());
         actix_web::rt::spawn(async move {
             let source = WsSource {
                 stream,
                 session: session.clone(),
             };
-            driver::run(inner, source, WsSink { session }).await;
+            driver::run(inner, connection, source, WsSink { session }).await;
         });
         Ok(response)
     }
