@@ -103,8 +103,9 @@ where
     }
 }
 
-/// One header, named like the argument with `_` read as `-`:
-/// `Header(device_id): Header<u32>` reads `device-id`.
+/// One header, named like the argument with `_` read as `-` (leading underscores, which
+/// only silence the unused-variable lint, are dropped): `Header(device_id): Header<u32>`
+/// reads `device-id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<T>(pub T);
 
@@ -113,7 +114,7 @@ where
     T::Err: Display,
 {
     fn from_message(ctx: &MessageContext, arg: &ArgInfo) -> Result<Self, ExtractError> {
-        let name = arg.name.replace('_', "-");
+        let name = arg.name.trim_start_matches('_').replace('_', "-");
         let raw = ctx
             .headers
             .get(&name)

@@ -154,7 +154,14 @@ impl Session {
             )
             .await;
             return match outcome {
-                Dispatched::Done => Flow::Continue,
+                // As after a handler error: the error first, then the RECEIPT, so a client
+                // waiting for it is not left hanging.
+                Dispatched::Done => {
+                    if let Some(id) = receipt {
+                        self.receipt(&id);
+                    }
+                    Flow::Continue
+                }
                 Dispatched::Fatal(reason) => {
                     self.fail(Fault::new("frame refused", reason), receipt.as_deref())
                 }
