@@ -183,8 +183,14 @@ impl AdviceArgs {
             } else if allow_error_frame && lookahead.peek(kw::error_frame) {
                 input.parse::<kw::error_frame>()?;
                 args.error_frame = true;
-            } else {
+            } else if args.pointcut.is_none() && seen_order {
                 return Err(lookahead.error());
+            } else {
+                return Err(input.error(if args.pointcut.is_some() {
+                    "expected `order = N` after the pointcut"
+                } else {
+                    "expected a pointcut (\"/destination.**\", destination(..), handler(\"path::*\"), tag(CONST), any(..), all(..), not(..)) or `order = N`"
+                }));
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
