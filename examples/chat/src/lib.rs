@@ -24,6 +24,7 @@
 
 pub mod auth;
 pub mod controllers;
+pub mod logging;
 pub mod message;
 mod page;
 pub mod rooms;

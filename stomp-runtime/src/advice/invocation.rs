@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{AdviceDef, AdviceKind};
+use super::{AdviceDef, AdviceKind, contain};
 use crate::frame::Headers;
 use crate::handler::{
     ArgInfo, FromMessage, HandlerDef, HandlerFuture, MessageContext, SessionInfo, StompError,
@@ -183,12 +183,14 @@ impl Next {
                     index: self.index + 1,
                 };
                 match advice.kind {
-                    AdviceKind::Around(around) => around(invocation, next),
+                    // Contained at every layer, so that an outer advice sees an inner panic
+                    // as an error (and an audit advice records it).
+                    AdviceKind::Around(around) => Box::pin(contain(around(invocation, next))),
                     // Chains hold around advice only; anything else is passed over.
                     AdviceKind::AfterError(_) => next.run(invocation),
                 }
             }
-            None => (invocation.handler.call)(invocation.ctx),
+            None => Box::pin(contain((invocation.handler.call)(invocation.ctx))),
         }
     }
 }

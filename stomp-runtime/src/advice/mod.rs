@@ -218,6 +218,42 @@ impl AdviceRegistry {
     }
 }
 
+/// Runs the rest of the chain and logs the call in one structured `tracing` line: handler,
+/// user, session, destination, outcome, duration and correlation id (at `info` on success,
+/// `warn` on failure). The body of a logging advice:
+///
+/// ```
+/// use stomp_runtime::advice::{self, HandlerResult, Invocation, Next};
+/// use stomp_runtime::around;
+///
+/// /// Every handler, outermost.
+/// #[around(order = -1000)]
+/// async fn log_calls(inv: Invocation, next: Next) -> HandlerResult {
+///     advice::logged(inv, next).await
+/// }
+/// ```
+pub async fn logged(invocation: Invocation, next: Next) -> HandlerResult {
+    let started = std::time::Instant::now();
+    let handler = invocation.handler().name;
+    let user = invocation.principal().map(|p| p.name().to_owned());
+    let session = invocation.session_id().to_owned();
+    let destination = invocation.destination().to_owned();
+    let correlation = invocation.correlation_id();
+    let result = next.run(invocation).await;
+    let micros = started.elapsed().as_micros() as u64;
+    match &result {
+        Ok(reply) => tracing::info!(
+            handler, user, session, destination, %correlation, outcome = "ok",
+            replied = reply.is_some(), micros, "handler call"
+        ),
+        Err(e) => tracing::warn!(
+            handler, user, session, destination, %correlation, outcome = "error",
+            kind = ?e.kind(), error = %e.message(), micros, "handler call"
+        ),
+    }
+    result
+}
+
 /// Runs `future`, turning a panic into an error.
 pub(crate) async fn contain<T>(
     future: impl Future<Output = Result<T, StompError>>,
