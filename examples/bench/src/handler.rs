@@ -1,9 +1,10 @@
 //! `handler`: round trip through an application handler next to a plain publish.
 //!
-//! One session subscribes to the handler's reply topic and to a plain topic, then
+//! One session subscribes to the handlers' reply topics and to a plain topic, then
 //! alternates, one message in flight at a time: SEND to `/app/bench.echo` (the handler
 //! publishes the body to `/topic/bench.echo`) and wait for it; SEND to `/topic/bench.plain`
-//! and wait for it. Alternating puts both under the same conditions.
+//! and wait for it; in process, also SEND to `/app/bench.advised` (the same handler under
+//! three around advices) and wait for it. Alternating puts all under the same conditions.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,9 @@ use stomp_runtime::broker::AckMode;
 use stomp_runtime::client::Subscription;
 
 use crate::cli::{HandlerArgs, Transport};
-use crate::inproc::{ECHO_DESTINATION, ECHO_REPLY_TOPIC, InProcServer};
+use crate::inproc::{
+    ADVISED_DESTINATION, ADVISED_REPLY_TOPIC, ECHO_DESTINATION, ECHO_REPLY_TOPIC, InProcServer,
+};
 use crate::payload;
 use crate::progress::Progress;
 use crate::stats::{Latency, round1, round2};
@@ -53,6 +56,16 @@ pub async fn run(args: &HandlerArgs) -> Result<Value, String> {
         .subscribe(PLAIN_TOPIC, AckMode::Auto)
         .await
         .map_err(|e| format!("subscribe {PLAIN_TOPIC}: {e}"))?;
+    // Only the in-process server has the advised handler.
+    let mut advised = match server {
+        Some(_) => Some(
+            client
+                .subscribe(ADVISED_REPLY_TOPIC, AckMode::Auto)
+                .await
+                .map_err(|e| format!("subscribe {ADVISED_REPLY_TOPIC}: {e}"))?,
+        ),
+        None => None,
+    };
 
     let tag = format!(
         "handler {}",
@@ -75,12 +88,17 @@ pub async fn run(args: &HandlerArgs) -> Result<Value, String> {
 
     let mut via_handler = Latency::new();
     let mut via_plain = Latency::new();
+    let mut via_advised = Latency::new();
     let mut handler_time = Duration::ZERO;
     let mut plain_time = Duration::ZERO;
+    let mut advised_time = Duration::ZERO;
     let mut seq = 0u64;
     for _ in 0..WARMUP_PAIRS {
         round_trip(&client, ECHO_DESTINATION, &mut echo, args.size, &mut seq).await?;
         round_trip(&client, PLAIN_TOPIC, &mut plain, args.size, &mut seq).await?;
+        if let Some(sub) = advised.as_mut() {
+            round_trip(&client, ADVISED_DESTINATION, sub, args.size, &mut seq).await?;
+        }
     }
     let started = Instant::now();
     while started.elapsed() < args.duration {
@@ -90,17 +108,25 @@ pub async fn run(args: &HandlerArgs) -> Result<Value, String> {
         via_plain.record(p);
         handler_time += h;
         plain_time += p;
+        if let Some(sub) = advised.as_mut() {
+            let a = round_trip(&client, ADVISED_DESTINATION, sub, args.size, &mut seq).await?;
+            via_advised.record(a);
+            advised_time += a;
+        }
         pairs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     progress.finish().await;
     drop(echo);
     drop(plain);
+    drop(advised);
     let _ = client.disconnect().await;
     drop(server);
 
     let ratio = |p: f64| round2(via_handler.at_us(p) / via_plain.at_us(p).max(1e-9));
     let mean_ratio = round2(via_handler.mean_us() / via_plain.mean_us().max(1e-9));
-    let summary = json!({
+    let advised_ratio = |p: f64| round2(via_advised.at_us(p) / via_handler.at_us(p).max(1e-9));
+    let advised_mean_ratio = round2(via_advised.mean_us() / via_handler.mean_us().max(1e-9));
+    let mut summary = json!({
         "mode": "handler",
         "scenario": args.tag.scenario.clone().unwrap_or_else(|| "handler".into()),
         "label": args.tag.label,
@@ -117,6 +143,15 @@ pub async fn run(args: &HandlerArgs) -> Result<Value, String> {
         "ratio_p50": ratio(50.0),
         "ratio_p99": ratio(99.0),
     });
+    if via_advised.count() > 0 {
+        summary["advised_round_trips_per_s"] = json!(round1(
+            via_advised.count() as f64 / advised_time.as_secs_f64().max(1e-9)
+        ));
+        summary["advised_latency_us"] = via_advised.summary();
+        summary["advised_ratio_mean"] = json!(advised_mean_ratio);
+        summary["advised_ratio_p50"] = json!(advised_ratio(50.0));
+        summary["advised_ratio_p99"] = json!(advised_ratio(99.0));
+    }
     println!(
         "handler round trip vs plain publish over {url} ({} B bodies, {} pairs, one in flight)",
         args.size,
@@ -124,11 +159,21 @@ pub async fn run(args: &HandlerArgs) -> Result<Value, String> {
     );
     println!("  via /app handler: {}", via_handler.line());
     println!("  plain publish:    {}", via_plain.line());
+    if via_advised.count() > 0 {
+        println!("  handler + 3 advices: {}", via_advised.line());
+    }
     println!(
         "  handler / plain: mean {mean_ratio:.2}x, p50 {:.2}x, p99 {:.2}x",
         ratio(50.0),
         ratio(99.0)
     );
+    if via_advised.count() > 0 {
+        println!(
+            "  advised / handler: mean {advised_mean_ratio:.2}x, p50 {:.2}x, p99 {:.2}x",
+            advised_ratio(50.0),
+            advised_ratio(99.0)
+        );
+    }
     Ok(summary)
 }
 

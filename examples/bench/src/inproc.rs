@@ -8,7 +8,10 @@ use std::thread::JoinHandle;
 
 use actix_web::{App, HttpServer};
 use bytes::Bytes;
-use stomp_runtime::{StompServer, message_mapping, send_to};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use stomp_runtime::advice::{HandlerResult, Invocation, Next, Tag};
+use stomp_runtime::{StompServer, around, message_mapping, send_to};
 use tokio::sync::oneshot;
 
 /// Where [`echo`] publishes what it receives.
@@ -21,6 +24,50 @@ pub const ECHO_DESTINATION: &str = "/app/bench.echo";
 #[send_to("/topic/bench.echo")]
 pub async fn echo(body: Bytes) -> Bytes {
     body
+}
+
+/// Where [`advised_echo`] publishes what it receives.
+pub const ADVISED_REPLY_TOPIC: &str = "/topic/bench.advised";
+/// Where clients send to reach [`advised_echo`].
+pub const ADVISED_DESTINATION: &str = "/app/bench.advised";
+
+/// Selects the handler the three advices wrap.
+pub const ADVISED: Tag = Tag::new("bench-advised");
+
+/// [`echo`] again, with three around advices (a timer, a header check, a counter): the cost
+/// of a typical interceptor chain, next to the same handler without one.
+#[message_mapping("/bench.advised", tags = [ADVISED])]
+#[send_to("/topic/bench.advised")]
+pub async fn advised_echo(body: Bytes) -> Bytes {
+    body
+}
+
+static TIMED_NANOS: AtomicU64 = AtomicU64::new(0);
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Times the call, as a metrics advice would.
+#[around(tag(ADVISED), order = 1)]
+pub async fn bench_timer(inv: Invocation, next: Next) -> HandlerResult {
+    let t0 = std::time::Instant::now();
+    let r = next.run(inv).await;
+    TIMED_NANOS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    r
+}
+
+/// Looks at a header and the principal, as an authorization advice would.
+#[around(tag(ADVISED), order = 2)]
+pub async fn bench_guard(inv: Invocation, next: Next) -> HandlerResult {
+    if inv.headers().get("deny").is_some() && inv.principal().is_none() {
+        return Err(stomp_runtime::StompError::new("denied"));
+    }
+    next.run(inv).await
+}
+
+/// Counts calls, as an audit advice would.
+#[around(tag(ADVISED), order = 3)]
+pub async fn bench_counter(inv: Invocation, next: Next) -> HandlerResult {
+    CALLS.fetch_add(1, Ordering::Relaxed);
+    next.run(inv).await
 }
 
 /// A running in-process server; dropping it stops both transports.
@@ -37,11 +84,15 @@ pub struct InProcServer {
 impl InProcServer {
     /// Starts the server on ephemeral loopback ports: one actix worker for WebSocket and a
     /// single-threaded tokio runtime for TCP, heart-beats off, `/app/bench.echo` routed to
-    /// [`echo`].
+    /// [`echo`] and `/app/bench.advised` to [`advised_echo`] under three advices.
     pub fn start() -> Result<Self, String> {
         let stomp = StompServer::builder()
             .without_discovery()
             .handler(echo::HANDLER)
+            .handler(advised_echo::HANDLER)
+            .advice(bench_timer::ADVICE)
+            .advice(bench_guard::ADVICE)
+            .advice(bench_counter::ADVICE)
             .simple_broker(["/topic", "/queue"])
             .heartbeat(0, 0)
             .build()
