@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 pub mod frame;
 pub mod handler;
+mod lifecycle;
 pub mod security;
 mod server;
 pub(crate) mod session;
@@ -24,6 +25,7 @@ pub use handler::{
     Destination, DestinationVar, ErrorKind, ErrorPolicy, Header, Json, Payload, SessionInfo, State,
     StompError,
 };
+pub use lifecycle::ShutdownReport;
 pub use security::Principal;
 pub use server::{BuildError, ServerConfig, StompServer, StompServerBuilder};
 pub use stomp_derive::{

@@ -99,6 +99,7 @@ pub(crate) struct ServerInner {
     pub(crate) interceptors: Arc<[Arc<dyn ChannelInterceptor>]>,
     /// Those of them that see outbound MESSAGEs; `None` when none does.
     pub(crate) outbound_interceptors: Option<Arc<[Arc<dyn ChannelInterceptor>]>>,
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
     next_session: AtomicU64,
     node: u32,
 }
@@ -468,6 +469,7 @@ impl StompServerBuilder {
                 state: self.state,
                 interceptors: self.interceptors.into(),
                 outbound_interceptors: (!outbound.is_empty()).then(|| outbound.into()),
+                lifecycle: Default::default(),
                 next_session: AtomicU64::new(1),
                 node,
             }),

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::Parser;
@@ -14,6 +15,9 @@ use tracing_subscriber::EnvFilter;
 /// Seconds open WebSocket connections get once Ctrl-C arrives; chat sessions never end by
 /// themselves, so actix's default 30 would only stall the shutdown.
 const SHUTDOWN_GRACE_SECS: u64 = 1;
+/// How long sessions get, once Ctrl-C or SIGTERM arrives, to receive what is queued for
+/// them and the shutdown ERROR.
+const SHUTDOWN_DEADLINE_SECS: u64 = 5;
 
 /// The chat example: a web page at --http, STOMP over WebSocket at /ws on the same address,
 /// raw STOMP over TCP at --tcp. Log in with any name.
@@ -58,15 +62,33 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let app = chat::app(&stomp);
-    let server = HttpServer::new(move || App::new().configure(app.clone()))
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-        .bind(flags.http)
-        .map_err(|e| format!("cannot listen on http {}: {e}", flags.http))?;
+    let health = stomp.health();
+    let server =
+        HttpServer::new(move || App::new().configure(app.clone()).configure(health.clone()))
+            .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+            // Ctrl-C and SIGTERM are handled below: sessions hear of the shutdown first.
+            .disable_signals()
+            .bind(flags.http)
+            .map_err(|e| format!("cannot listen on http {}: {e}", flags.http))?;
     for addr in server.addrs() {
         info!("STOMP over WebSocket on ws://{addr}{}", chat::WS_PATH);
         println!("\n    Chat is up: open http://{addr}/ in a browser (Ctrl-C stops it)\n");
     }
-    server.run().await?;
+    let server = server.run();
+    let http = server.handle();
+    let stopping = stomp.clone();
+    actix_rt::spawn(async move {
+        let report = stopping
+            .shutdown_on_signal(Duration::from_secs(SHUTDOWN_DEADLINE_SECS))
+            .await;
+        info!(
+            sessions = report.connections,
+            cut = report.forced,
+            "sessions closed"
+        );
+        http.stop(true).await;
+    });
+    server.await?;
     info!("stopped");
     Ok(())
 }

@@ -135,4 +135,10 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Forgets every subscription of a closed session.
     async fn session_closed(&self, session_id: &str);
+
+    /// Whether the broker can take work now (an external broker may be unreachable);
+    /// readiness reports it.
+    fn is_available(&self) -> bool {
+        true
+    }
 }

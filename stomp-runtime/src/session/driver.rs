@@ -24,6 +24,10 @@ use crate::transport::ConnectionInfo;
 
 /// Longest wait for the farewell ERROR frame to be written to a connection being torn down.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
+/// The ERROR every session gets when the server shuts down.
+const SHUTDOWN_MESSAGE: &str = "server shutting down";
+const SHUTDOWN_DETAILS: &str = "The server is shutting down; reconnect later or to another node.";
+
 /// Longest wait for queued frames to be flushed once the session has ended.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -58,6 +62,8 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
     // stays small.
     let mut session = Box::new(Session::new(server.clone(), outbound.clone(), connection));
     let heartbeat = session.shared().heartbeat.subscribe();
+    // Counted until the session's cleanup is done, so a shutdown waits for it.
+    let _registration = server.lifecycle.register(outbound.clone());
     debug!(session = session.id(), "connection opened");
     let reader = async {
         read_loop(&server, &mut session, source, &outbound).await;
@@ -83,6 +89,9 @@ async fn read_loop<S: FrameSource>(
 ) {
     let killed = outbound.killed();
     tokio::pin!(killed);
+    let draining = server.lifecycle.draining.clone();
+    let shutdown = draining.cancelled();
+    tokio::pin!(shutdown);
     let mut parser = Parser::new(&server.config.limits);
     // Grows with the traffic and is released whenever it empties: an idle session holds
     // no read buffer.
@@ -111,6 +120,10 @@ async fn read_loop<S: FrameSource>(
         };
         let outcome = tokio::select! {
             _ = &mut killed => return,
+            _ = &mut shutdown => {
+                session.protocol_error(SHUTDOWN_MESSAGE, SHUTDOWN_DETAILS);
+                return;
+            }
             r = read => r,
         };
         match outcome {
@@ -154,9 +167,14 @@ async fn read_loop<S: FrameSource>(
                     // Boxed: handling a frame may run a handler with a large future, which
                     // an idle connection should not carry. A panic ends this session with an
                     // ERROR, and its cleanup still runs; other sessions never notice.
-                    let handled = AssertUnwindSafe(Box::pin(session.handle(frame)))
-                        .catch_unwind()
-                        .await;
+                    let handled = tokio::select! {
+                        h = AssertUnwindSafe(Box::pin(session.handle(frame))).catch_unwind() => h,
+                        // A handler still busy when the server stops is abandoned.
+                        _ = &mut shutdown => {
+                            session.protocol_error(SHUTDOWN_MESSAGE, SHUTDOWN_DETAILS);
+                            return;
+                        }
+                    };
                     let flow = match handled {
                         Ok(flow) => flow,
                         Err(payload) => {
@@ -286,10 +304,8 @@ async fn write_loop<K: FrameSink>(
             sink.flush().await
         });
         let _ = timeout(FAREWELL_TIMEOUT, farewell).await;
+        let _ = timeout(FAREWELL_TIMEOUT, Box::pin(sink.close(true))).await;
     }
-    let _ = timeout(
-        FAREWELL_TIMEOUT,
-        Box::pin(sink.close(outbound.overflowed())),
-    )
-    .await;
+    // Otherwise killed: the peer is gone, or does not read, or the deadline of a shutdown
+    // passed. The socket is dropped without waiting on it.
 }

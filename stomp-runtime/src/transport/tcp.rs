@@ -62,7 +62,8 @@ impl FrameSink for TcpSink {
 }
 
 impl StompServer {
-    /// Serves raw STOMP on `listener` until the returned future is dropped.
+    /// Serves raw STOMP on `listener` until the returned future is dropped or the server
+    /// shuts down.
     ///
     /// Each connection runs on its own task (`tokio::spawn`).
     ///
@@ -74,8 +75,14 @@ impl StompServer {
     /// # }
     /// ```
     pub async fn serve_tcp(&self, listener: TcpListener) -> io::Result<()> {
+        let draining = self.inner.lifecycle.draining.clone();
         loop {
-            let (stream, peer) = match listener.accept().await {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                // Shutting down: no new connections; the listener closes when dropped.
+                _ = draining.cancelled() => return Ok(()),
+            };
+            let (stream, peer) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
                     // Out of descriptors and the like: wait a little rather than spin.

@@ -154,6 +154,9 @@ impl StompServer {
         req: HttpRequest,
         body: web::Payload,
     ) -> actix_web::Result<HttpResponse> {
+        if self.is_draining() {
+            return Ok(HttpResponse::ServiceUnavailable().body("server shutting down"));
+        }
         let protocols: Vec<&str> = choose_subprotocol(&req).into_iter().collect();
         let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
         let limits = &self.inner.config.limits;
