@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{debug, error};
+use tracing::{Instrument, debug, error};
 
 use super::outbound::{Out, Outbound, OutboundRx};
 use super::{Flow, Session};
@@ -58,9 +58,31 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
 ) {
     let limits = &server.config.limits;
     let (outbound, rx) = Outbound::new(limits.max_outbound_bytes, server.config.slow_consumer);
+    let (transport, peer) = (connection.transport, connection.remote_addr);
     // Boxed: the session is the bulk of an idle connection's state, and the task's future
     // stays small.
-    let mut session = Box::new(Session::new(server.clone(), outbound.clone(), connection));
+    let session = Box::new(Session::new(server.clone(), outbound.clone(), connection));
+    // Every event of this session carries its id, transport, peer and (once known) user.
+    let span = tracing::info_span!(
+        "session",
+        id = session.id(),
+        transport,
+        peer = tracing::field::debug(peer),
+        user = tracing::field::Empty,
+    );
+    run_session(server, session, outbound, rx, source, sink)
+        .instrument(span)
+        .await;
+}
+
+async fn run_session<S: FrameSource, K: FrameSink>(
+    server: Arc<ServerInner>,
+    mut session: Box<Session>,
+    outbound: Outbound,
+    rx: OutboundRx,
+    source: S,
+    sink: K,
+) {
     let heartbeat = session.shared().heartbeat.subscribe();
     // Counted until the session's cleanup is done, so a shutdown waits for it.
     let _registration = server.lifecycle.register(outbound.clone());

@@ -298,6 +298,7 @@ impl Session {
             .header("server", self.server.config.server_name.as_str())
             .header("session", &*self.shared.id);
         if let Some(p) = &self.principal {
+            tracing::Span::current().record("user", p.name());
             connected = connected.header("user-name", p.name());
             self.server.users.add(p.name(), &self.shared.id);
             let _ = self.shared.principal.set(p.clone());
