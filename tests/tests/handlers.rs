@@ -592,7 +592,6 @@ async fn next_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_template_pushes_from_an_http_route() {
     use actix_web::{HttpResponse, web};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let stomp = StompServer::builder()
         .authenticator(TrustLogin)
@@ -633,20 +632,8 @@ async fn the_template_pushes_from_an_http_route() {
         .await
         .unwrap();
 
-    let mut http = tokio::net::TcpStream::connect(server.http_addr)
-        .await
-        .unwrap();
-    let body = "gate 3 jammed";
-    let request = format!(
-        "POST /alerts/gina HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    http.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, http.read_to_string(&mut response))
-        .await
-        .expect("response in time")
-        .unwrap();
+    let response =
+        stomp_tests::http_request(server.http_addr, "POST", "/alerts/gina", "gate 3 jammed").await;
     assert!(response.starts_with("HTTP/1.1 202"), "{response}");
 
     for sub in [&mut mine, &mut all] {

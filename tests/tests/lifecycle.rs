@@ -14,7 +14,7 @@ use stomp_runtime::frame::Command;
 use stomp_runtime::prelude::*;
 use stomp_runtime::security::TrustLogin;
 use stomp_runtime::{SessionEvent, message_mapping};
-use stomp_tests::{RawPeer, Seen, TestServer, WAIT, start_app};
+use stomp_tests::{RawPeer, Seen, TestServer, WAIT, http_request, start_app};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 static NEVER: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -52,17 +52,7 @@ async fn serve_with(events: Arc<Mutex<Vec<SessionEvent>>>, limits: Limits) -> Te
 }
 
 async fn http_get(server: &TestServer, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(server.http_addr)
-        .await
-        .unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
-        .await
-        .expect("response in time")
-        .unwrap();
-    out
+    http_request(server.http_addr, "GET", path, "").await
 }
 
 async fn client(server: &TestServer, login: &str) -> Client {

@@ -9,8 +9,7 @@ use payment_audit::{Config, Services};
 use stomp_runtime::broker::AckMode;
 use stomp_runtime::client::{Client, ConnectOptions, Message, Subscription};
 use stomp_runtime::frame::Headers;
-use stomp_tests::{TestServer, WAIT, start_app};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use stomp_tests::{TestServer, WAIT, http_request, start_app};
 
 /// A database file of this test's own, removed when dropped.
 struct TempDb(PathBuf);
@@ -72,17 +71,7 @@ async fn pay(c: &Client, order: &str, card: &str, cents: u64) {
 }
 
 async fn http_get(server: &TestServer, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(server.http_addr)
-        .await
-        .unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
-        .await
-        .expect("response in time")
-        .unwrap();
-    out
+    http_request(server.http_addr, "GET", path, "").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
