@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use message::BrokerMessage;
-pub use relay::{RelayBroker, RelayConfig};
+pub use relay::{BrokerAvailability, RelayBroker, RelayConfig, RelayError, RelayHealth};
 pub use simple::SimpleBroker;
 
 /// How a subscription acknowledges messages (the SUBSCRIBE `ack` header).

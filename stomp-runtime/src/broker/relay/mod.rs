@@ -258,6 +258,7 @@ impl Shared {
         if let Some(reason) = self.unavailable() {
             return refuse(reason);
         }
+        tracing::debug!(destination = %broker, "publish");
         let Some(client) = self.slots[self.slot_of(broker)].client() else {
             return refuse("the broker connection was just lost".into());
         };
