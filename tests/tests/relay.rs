@@ -14,7 +14,7 @@ use stomp_runtime::frame::{Command, Frame, Headers};
 use stomp_runtime::prelude::*;
 use stomp_tests::proxy::{Mode, Proxy};
 use stomp_tests::relay::{broker, config, node, unique};
-use stomp_tests::{TestServer, WAIT};
+use stomp_tests::{TestServer, WAIT, start};
 
 #[message_mapping("/relay.say.{room}")]
 #[send_to("/topic/relay.{room}")]
@@ -483,4 +483,49 @@ async fn a_nacked_queue_message_comes_back_from_the_broker() {
     worker.ack(&again).await.unwrap();
     send(&worker, &queue, "next").await;
     assert_eq!(text(&next(&mut sub).await), "next");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_broker_is_reachable_sends_fail_saying_why_and_subscriptions_wait() {
+    let target = broker().parse().expect("broker address is ip:port");
+    let link = Proxy::start(target, Mode::Refuse).await;
+    let stomp = StompServer::builder()
+        .relay(RelayConfig {
+            addresses: vec![link.addr.to_string()],
+            ..config()
+        })
+        .build()
+        .unwrap();
+    let a = start(stomp).await;
+    let relay = a.stomp.relay().unwrap();
+    let address = link.addr.to_string();
+    // The reason follows each attempt; listeners hear only the flips, so it is read.
+    client_support::eventually("a failed attempt named", || {
+        matches!(&*relay.availability().borrow(),
+            BrokerAvailability::Unavailable { reason } if reason.contains(&address))
+    })
+    .await;
+
+    // A subscription made now is kept and made at the broker once it is reachable.
+    let topic = format!("/topic/{}", unique("early"));
+    let early = client(&a, None).await;
+    let mut sub = early.subscribe(&topic, AckMode::Auto).await.unwrap();
+    let sender = client(&a, None).await;
+    let said = refusal(
+        sender
+            .send_receipted(&topic, "too soon", Headers::new())
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        said.contains("broker unavailable") && said.contains(&address),
+        "{said}"
+    );
+
+    link.set(Mode::Forward);
+    assert!(relay.wait_available(WAIT).await);
+    let b = node(config()).await;
+    send(&client(&b, None).await, &topic, "now").await;
+    assert_eq!(text(&next(&mut sub).await), "now");
+    assert_eq!(leftovers(&early, &mut sub).await, Vec::<String>::new());
 }

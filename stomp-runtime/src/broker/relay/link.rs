@@ -10,12 +10,15 @@ use super::config::RelayConfig;
 use crate::client::{Client, ClientError, ConnectOptions};
 use crate::frame::Version;
 
+/// Hears why a connection attempt failed or a connection ended.
+type Report = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Walks the addresses: each failure moves on to the next one.
 pub(crate) struct Dialer {
     next: usize,
     attempt: u32,
-    /// Why the last attempt failed (or the connection was lost).
-    pub(crate) last_error: String,
+    /// Told each failure, as it happens.
+    report: Option<Report>,
 }
 
 impl Dialer {
@@ -24,8 +27,14 @@ impl Dialer {
         Self {
             next: start,
             attempt: 0,
-            last_error: "not connected yet".into(),
+            report: None,
         }
+    }
+
+    /// Tells `report` why each attempt fails or each connection ends.
+    pub(crate) fn reporting(mut self, report: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.report = Some(Box::new(report));
+        self
     }
 
     /// Connects to the next address, waiting out the backoff after failures; `None` once
@@ -66,7 +75,9 @@ impl Dialer {
     /// after a backoff.
     pub(crate) fn lost(&mut self, address: &str, what: &str, error: &ClientError) {
         warn!(%address, what, %error, "broker connection failed");
-        self.last_error = format!("{address}: {error}");
+        if let Some(report) = &self.report {
+            report(&format!("{address}: {error}"));
+        }
         self.next = self.next.wrapping_add(1);
         self.attempt = self.attempt.saturating_add(1);
     }

@@ -73,7 +73,11 @@ pub(crate) async fn run(
     index: usize,
     mut requests: mpsc::UnboundedReceiver<Sync>,
 ) {
-    let mut dialer = Dialer::new(0);
+    let reporter = shared.clone();
+    let mut dialer = Dialer::new(0).reporting(move |error| {
+        *reporter.slots[index].last_error.lock() = error.to_owned();
+        reporter.update_availability();
+    });
     let mut held = Held {
         active: HashMap::new(),
         refused: HashSet::new(),
@@ -130,9 +134,8 @@ fn lose(
     address: &str,
     error: &ClientError,
 ) {
-    dialer.lost(address, "shared", error);
-    *shared.slots[index].last_error.lock() = dialer.last_error.clone();
     *shared.slots[index].ready.write() = None;
+    dialer.lost(address, "shared", error);
     for (_, stop) in held.active.drain() {
         stop.cancel();
     }
