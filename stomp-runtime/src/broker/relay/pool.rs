@@ -111,12 +111,20 @@ pub(crate) async fn run(
                 _ = shared.stop.cancelled() => return,
                 reason = client.closed() => break reason.unwrap_or(ClientError::Closed),
                 req = requests.recv() => match req {
-                    Some(req) => {
-                        let result = reconcile(&shared, &client, &mut held, &req.key).await;
-                        if let Some(done) = req.done {
-                            let _ = done.send(result);
+                    Some(req) => match reconcile(&shared, &client, &mut held, &req.key).await {
+                        Outcome::Done(result) => {
+                            if let Some(done) = req.done {
+                                let _ = done.send(result);
+                            }
                         }
-                    }
+                        // The local subscription stays; the next connection makes it.
+                        Outcome::Broken(e) => {
+                            if let Some(done) = req.done {
+                                let _ = done.send(Ok(()));
+                            }
+                            break e;
+                        }
+                    },
                     None => return,
                 },
             }
@@ -196,13 +204,22 @@ async fn restore(
     Ok(())
 }
 
+/// What became of a request.
+enum Outcome {
+    /// Answered.
+    Done(Result<(), BrokerError>),
+    /// The connection failed (a SUBSCRIBE unanswered in time, say): it is dropped, and the
+    /// next one restores every subscription.
+    Broken(ClientError),
+}
+
 /// Brings the broker subscription of `key` in line with its local subscriptions.
 async fn reconcile(
     shared: &Arc<Shared>,
     client: &Arc<Client>,
     held: &mut Held,
     key: &ChannelKey,
-) -> Result<(), BrokerError> {
+) -> Outcome {
     let wanted = {
         let state = shared.state.read();
         state
@@ -214,19 +231,21 @@ async fn reconcile(
     match (wanted, held.active.contains_key(key)) {
         (Some(broker), false) => {
             if held.refused.contains(key) {
-                return Err(refused(&broker, "the broker refused it earlier"));
+                return Outcome::Done(Err(refused(&broker, "the broker refused it earlier")));
             }
             match subscribe(shared, client, key, &broker).await {
                 Ok(stop) => {
                     held.active.insert(key.clone(), stop);
-                    Ok(())
+                    Outcome::Done(Ok(()))
                 }
                 Err(ClientError::Server { message, .. }) => {
                     held.refused.insert(key.clone());
-                    Err(refused(&broker, &format!("the broker says: {message}")))
+                    Outcome::Done(Err(refused(
+                        &broker,
+                        &format!("the broker says: {message}"),
+                    )))
                 }
-                // The connection failed; the next one restores the subscription.
-                Err(e) => Err(BrokerError::Unavailable(e.to_string())),
+                Err(e) => Outcome::Broken(e),
             }
         }
         (None, true) => {
@@ -234,13 +253,13 @@ async fn reconcile(
                 stop.cancel();
             }
             forget_if_unused(shared, held, key);
-            Ok(())
+            Outcome::Done(Ok(()))
         }
         (None, false) => {
             forget_if_unused(shared, held, key);
-            Ok(())
+            Outcome::Done(Ok(()))
         }
-        (Some(_), true) => Ok(()),
+        (Some(_), true) => Outcome::Done(Ok(())),
     }
 }
 
