@@ -14,7 +14,7 @@ use stomp_runtime::frame::{Command, Frame, Headers};
 use stomp_runtime::prelude::*;
 use stomp_tests::proxy::{Mode, Proxy};
 use stomp_tests::relay::{broker, config, node, unique};
-use stomp_tests::{TestServer, WAIT, start};
+use stomp_tests::{TestServer, WAIT, start_app};
 
 #[message_mapping("/relay.say.{room}")]
 #[send_to("/topic/relay.{room}")]
@@ -62,6 +62,20 @@ async fn leftovers(client: &Client, sub: &mut Subscription) -> Vec<String> {
         out.push(text(&m));
     }
     out
+}
+
+/// The whole answer to a plain HTTP GET.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    answer
 }
 
 /// The server's refusal, as the client saw it.
@@ -496,7 +510,12 @@ async fn before_the_broker_is_reachable_sends_fail_saying_why_and_subscriptions_
         })
         .build()
         .unwrap();
-    let a = start(stomp).await;
+    let (ws, health) = (stomp.websocket("/ws"), stomp.health());
+    let a = start_app(stomp, move |cfg: &mut actix_web::web::ServiceConfig| {
+        ws(cfg);
+        health(cfg);
+    })
+    .await;
     let relay = a.stomp.relay().unwrap();
     let address = link.addr.to_string();
     // The reason follows each attempt; listeners hear only the flips, so it is read.
@@ -511,6 +530,12 @@ async fn before_the_broker_is_reachable_sends_fail_saying_why_and_subscriptions_
     let early = client(&a, None).await;
     let mut sub = early.subscribe(&topic, AckMode::Auto).await.unwrap();
     let sender = client(&a, None).await;
+    // Readiness tells a load balancer to keep new clients away meanwhile.
+    let ready = http_get(a.http_addr, "/health/ready").await;
+    assert!(
+        ready.starts_with("HTTP/1.1 503") && ready.contains("broker unavailable"),
+        "{ready}"
+    );
     let said = refusal(
         sender
             .send_receipted(&topic, "too soon", Headers::new())
@@ -524,6 +549,8 @@ async fn before_the_broker_is_reachable_sends_fail_saying_why_and_subscriptions_
 
     link.set(Mode::Forward);
     assert!(relay.wait_available(WAIT).await);
+    let ready = http_get(a.http_addr, "/health/ready").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     let b = node(config()).await;
     send(&client(&b, None).await, &topic, "now").await;
     assert_eq!(text(&next(&mut sub).await), "now");

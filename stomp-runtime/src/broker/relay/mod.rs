@@ -592,6 +592,10 @@ impl Broker for RelayBroker {
         }
     }
 
+    fn is_available(&self) -> bool {
+        self.shared.unavailable().is_none()
+    }
+
     fn user_destinations(&self) -> Option<&dyn UserDestinations> {
         Some(self)
     }
