@@ -12,6 +12,10 @@
 #   3   10 publishers -> 10 subscribers, 1 KiB, WS, max rate: throughput
 #   4   idle WS sessions with one subscription each: server RSS per session
 #   5   /app handler round trip vs plain publish (ours only, in-process server)
+#   6   scenario 1 through the relay: two `broker --relay` nodes on the local RabbitMQ, the
+#       publisher on one, the subscribers split over both; next to ours alone (simple
+#       broker) and RabbitMQ Web-STOMP alone (labels relay, simple, rabbitmq); the broker
+#       connections each node holds go to relay-connections.txt
 #
 # Environment: DURATION (10s), IDLE_SESSIONS (10000), ROUNDS (1: each scenario runs
 # ours then rabbitmq ROUNDS times), OUT (target/bench-compare/<time>), RABBIT_NOFILE
@@ -29,14 +33,14 @@ IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 ROUNDS=${ROUNDS:-1}
 RABBIT_NOFILE=${RABBIT_NOFILE:-65536}
 OUT=${OUT:-target/bench-compare/$(date +%Y%m%d-%H%M%S)}
-SCENARIOS="1 1t 2 3 4 5"
+SCENARIOS="1 1t 2 3 4 5 6"
 RESTART_RABBITMQ=0
 
 while [[ $# -gt 0 ]]; do
     case $1 in
         --restart-rabbitmq) RESTART_RABBITMQ=1 ;;
         --scenarios) SCENARIOS=$2; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -45,6 +49,11 @@ done
 # Ours listens beside RabbitMQ, whose STOMP plugin takes 61613.
 OURS_WS=127.0.0.1:61624
 OURS_TCP=127.0.0.1:61623
+# Scenario 6's two relaying nodes.
+NODE_A_WS=127.0.0.1:61644
+NODE_A_TCP=127.0.0.1:61643
+NODE_B_WS=127.0.0.1:61654
+NODE_B_TCP=127.0.0.1:61653
 RABBIT_WS=ws://127.0.0.1:15674/ws
 RABBIT_TCP=tcp://127.0.0.1:61613
 # RabbitMQ's STOMP adapter reads `host` as the virtual host; `/` is the default vhost.
@@ -142,7 +151,34 @@ stop_ours() {
         OURS_PID=
     fi
 }
-trap stop_ours EXIT
+# Scenario 6: two nodes relaying to the local RabbitMQ.
+NODE_PIDS=()
+start_nodes() {
+    local ws tcp
+    for pair in "$NODE_A_WS $NODE_A_TCP" "$NODE_B_WS $NODE_B_TCP"; do
+        read -r ws tcp <<<"$pair"
+        RUST_LOG=warn "$BROKER" --ws "$ws" --tcp "$tcp" --relay stomp://127.0.0.1:61613 \
+            >>"$OUT/relay-nodes.log" 2>&1 &
+        NODE_PIDS+=($!)
+        wait_port "$ws" 10 && wait_port "$tcp" 10 || { echo "relay node did not start" >&2; exit 1; }
+    done
+}
+stop_nodes() {
+    local pid
+    for pid in "${NODE_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    NODE_PIDS=()
+}
+# Established connections from each node to RabbitMQ's STOMP port, sampled mid-run.
+count_relay_connections() {
+    local pid
+    for pid in "${NODE_PIDS[@]}"; do
+        echo "node pid $pid: $(ss -Htnp state established '( dport = :61613 )' | grep -c "pid=$pid,") broker connections"
+    done >>"$OUT/relay-connections.txt"
+}
+trap 'stop_ours; stop_nodes' EXIT
 
 # run NAME LABEL ARGS...: one generator run; its JSON summary goes to results.jsonl.
 run() {
@@ -200,6 +236,19 @@ for s in $SCENARIOS; do
             done
             ;;
         5) run 5-handler-round-trip ours handler --transport ws -d "$DURATION" ;;
+        6)
+            start_nodes
+            for ((r = 0; r < ROUNDS; r++)); do
+                run 6-relay-fanout-1x100-ws simple fanout --url "ws://$OURS_WS/ws" \
+                    -n 100 -p 1 -s 128 -d "$DURATION"
+                (sleep 5; count_relay_connections) &
+                run 6-relay-fanout-1x100-ws relay fanout --url "ws://$NODE_A_WS/ws" \
+                    --subscribe-url "ws://$NODE_B_WS/ws" -n 100 -p 1 -s 128 -d "$DURATION"
+                run 6-relay-fanout-1x100-ws rabbitmq fanout --url "$RABBIT_WS" "${RABBIT_AUTH[@]}" \
+                    -n 100 -p 1 -s 128 -d "$DURATION"
+            done
+            stop_nodes
+            ;;
         *) log "unknown scenario $s" ;;
     esac
 done
@@ -207,3 +256,9 @@ stop_ours
 
 log "results in $OUT"
 "$BENCH" report "$RESULTS" --plot "$OUT/latency.png" | tee "$OUT/report.md"
+if grep -q '"label":"relay"' "$RESULTS"; then
+    for other in simple rabbitmq; do
+        "$BENCH" report "$RESULTS" --ours relay --other "$other" | tee -a "$OUT/report.md"
+    done
+    cat "$OUT/relay-connections.txt"
+fi

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::advice::{AdviceDef, AdviceRegistry, ChannelInterceptor, ExceptionHandlerDef};
-use crate::broker::{Broker, BrokerMessage, SimpleBroker};
+use crate::broker::{Broker, BrokerError, BrokerMessage, RelayBroker, RelayConfig, SimpleBroker};
 use crate::config::{HeartBeat, Limits, SlowConsumerPolicy};
 use crate::events::{SessionEvent, SessionListenerDef};
 use crate::handler::{ErrorPolicy, HandlerDef, RegistryError, Router, StateMap};
@@ -100,6 +100,8 @@ pub(crate) struct ServerInner {
     /// Those of them that see outbound MESSAGEs; `None` when none does.
     pub(crate) outbound_interceptors: Option<Arc<[Arc<dyn ChannelInterceptor>]>>,
     pub(crate) lifecycle: crate::lifecycle::Lifecycle,
+    /// The relay behind `broker`, when the builder set one up.
+    pub(crate) relay: Option<RelayBroker>,
     next_session: AtomicU64,
     node: u32,
 }
@@ -169,9 +171,26 @@ impl ServerInner {
     /// Publishes `message` (addressed to a plain destination such as `/queue/x`) to every
     /// session of `user`.
     pub(crate) async fn send_to_user(&self, user: &str, message: Arc<BrokerMessage>) {
+        if let Err(e) = self.try_send_to_user(user, message).await {
+            tracing::warn!(%user, error = %e, "message to user not published");
+        }
+    }
+
+    /// Like [`send_to_user`](Self::send_to_user), saying whether the broker took it. A
+    /// broker with its own user routing (a relay) reaches the user's sessions on every
+    /// server; otherwise they are found in this server's registry.
+    pub(crate) async fn try_send_to_user(
+        &self,
+        user: &str,
+        message: Arc<BrokerMessage>,
+    ) -> Result<(), BrokerError> {
+        if let Some(users) = self.broker.user_destinations() {
+            return users.publish_to_user(user, &message).await;
+        }
         for session in self.users.sessions_of(user) {
             self.send_to_session(&session, &message).await;
         }
+        Ok(())
     }
 
     /// Tells every lifecycle listener.
@@ -183,6 +202,10 @@ impl ServerInner {
 
     /// Publishes `message` to one session's user destination.
     pub(crate) async fn send_to_session(&self, session: &str, message: &BrokerMessage) {
+        if let Some(users) = self.broker.user_destinations() {
+            let _ = users.publish_to_session(session, message).await;
+            return;
+        }
         let dest = format!("{}-user{session}", message.destination);
         let _ = self.broker.publish(message.redirect(dest)).await;
     }
@@ -210,6 +233,12 @@ impl StompServer {
     /// The broker behind `/topic` and `/queue`.
     pub fn broker(&self) -> &Arc<dyn Broker> {
         &self.inner.broker
+    }
+
+    /// The relay to an external broker, when the server was built with
+    /// [`relay`](StompServerBuilder::relay): its availability and health.
+    pub fn relay(&self) -> Option<&RelayBroker> {
+        self.inner.relay.as_ref()
     }
 
     /// A template for sending to destinations and users from anywhere.
@@ -247,6 +276,7 @@ pub struct StompServerBuilder {
     config: ServerConfig,
     broker: Option<Arc<dyn Broker>>,
     simple: Option<Vec<String>>,
+    relay: Option<RelayConfig>,
     authenticator: Option<Arc<dyn Authenticator>>,
     handlers: Vec<&'static HandlerDef>,
     skip_discovery: bool,
@@ -356,6 +386,14 @@ impl StompServerBuilder {
         self
     }
 
+    /// Relays broker destinations to RabbitMQ's STOMP adapter, so that several servers
+    /// share subscribers, queues and user destinations (see [`crate::broker::relay`]).
+    /// The relay starts connecting when the server is built.
+    pub fn relay(mut self, config: RelayConfig) -> Self {
+        self.relay = Some(config);
+        self
+    }
+
     /// Uses `broker` (for example a relay to an external broker).
     pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
         self.broker = Some(broker);
@@ -419,9 +457,20 @@ impl StompServerBuilder {
                 "heart-beat grace must be at least 1.0".into(),
             ));
         }
-        let broker: Arc<dyn Broker> = match (self.broker, self.simple) {
-            (Some(b), _) => b,
-            (None, prefixes) => {
+        if self.broker.is_some() && self.relay.is_some() {
+            return Err(BuildError::Invalid(
+                "choose one of broker() and relay(), not both".into(),
+            ));
+        }
+        let relay = self
+            .relay
+            .map(RelayBroker::new)
+            .transpose()
+            .map_err(|e| BuildError::Invalid(e.to_string()))?;
+        let broker: Arc<dyn Broker> = match (self.broker, &relay, self.simple) {
+            (Some(b), _, _) => b,
+            (None, Some(relay), _) => Arc::new(relay.clone()),
+            (None, None, prefixes) => {
                 let prefixes =
                     prefixes.unwrap_or_else(|| vec!["/topic".to_owned(), "/queue".to_owned()]);
                 let (queues, topics): (Vec<String>, Vec<String>) =
@@ -470,6 +519,7 @@ impl StompServerBuilder {
                 interceptors: self.interceptors.into(),
                 outbound_interceptors: (!outbound.is_empty()).then(|| outbound.into()),
                 lifecycle: Default::default(),
+                relay,
                 next_session: AtomicU64::new(1),
                 node,
             }),

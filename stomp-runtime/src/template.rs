@@ -96,7 +96,7 @@ impl MessagingTemplate {
         headers: Headers,
     ) -> Result<(), StompError> {
         let message = json_message(destination, payload, headers)?;
-        self.server.send_to_user(user, message).await;
+        self.server.try_send_to_user(user, message).await?;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! Support for the integration tests: a real server on ephemeral loopback ports (WebSocket
 //! and TCP), and a raw TCP peer for byte-level protocol checks.
 
+pub mod proxy;
+pub mod relay;
 pub mod script;
 
 use std::net::SocketAddr;

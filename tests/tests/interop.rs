@@ -1,7 +1,7 @@
 //! Interop with STOMP clients we did not write, run as child processes against a real
 //! server: `@stomp/stompjs` over WebSocket (Node, `tests/interop/stompjs_ws.mjs`) and
 //! `stomp.py` over raw TCP (Python, `tests/interop/stomppy_tcp.py`), each alone and talking
-//! to each other through one server.
+//! to each other through one server, and through two servers relaying to RabbitMQ.
 //!
 //! The clients are installed by `.ci/run`; by hand:
 //!
@@ -17,6 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use stomp_tests::relay::{self, node};
 use stomp_tests::script::{Script, blocking};
 use stomp_tests::{TestServer, start_default};
 
@@ -148,9 +149,12 @@ async fn stomppy_over_tcp() {
     assert_eq!(r["disconnect_receipt"], true, "{r}");
 }
 
-/// `listener` subscribes (and says so), then `publisher` sends through the same server.
+/// `listener` subscribes (and says so), then `publisher` sends through the same server, or
+/// through another one relaying to the same broker.
 async fn peer_exchange(listener: Client, publisher: Client, tag: &str) {
     const COUNT: usize = 3;
+    // Unique, since a relay's broker outlives the run.
+    let tag = stomp_tests::relay::unique(tag);
     let topic = format!("/topic/interop-peer-{tag}");
     let queue = format!("/queue/interop-peer-{tag}");
     let (received, sent) = blocking(move || {
@@ -198,4 +202,16 @@ async fn stomppy_publishes_over_tcp_to_stompjs_over_websocket() {
         "py-to-js",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_on_one_relaying_node_reaches_stomppy_on_another() {
+    let (a, b) = (node(relay::config()).await, node(relay::config()).await);
+    peer_exchange(Client::stomppy(&b), Client::stompjs(&a), "relay-js-to-py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomppy_on_one_relaying_node_reaches_stompjs_on_another() {
+    let (a, b) = (node(relay::config()).await, node(relay::config()).await);
+    peer_exchange(Client::stompjs(&b), Client::stomppy(&a), "relay-py-to-js").await;
 }

@@ -112,6 +112,11 @@ pub struct FanoutArgs {
     #[arg(long, value_name = "DEST")]
     pub destination: Option<String>,
 
+    /// Another server the subscribers are spread over, round robin with --url (repeatable):
+    /// the nodes of a relayed cluster. Publishers stay on --url.
+    #[arg(long, value_name = "URL")]
+    pub subscribe_url: Vec<String>,
+
     /// Longest wait after publishing stops for the last messages to arrive.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub drain: Duration,

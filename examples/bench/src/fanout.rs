@@ -82,6 +82,12 @@ pub async fn run(args: &FanoutArgs) -> Result<Value, String> {
         return Err("need at least one subscriber and one publisher".into());
     }
     let target = Target::from_args(&args.target)?;
+    let mut sub_targets = vec![target.clone()];
+    for url in &args.subscribe_url {
+        let mut other = args.target.clone();
+        other.url = url.clone();
+        sub_targets.push(Target::from_args(&other)?);
+    }
     let destination = args
         .destination
         .clone()
@@ -103,7 +109,7 @@ pub async fn run(args: &FanoutArgs) -> Result<Value, String> {
     );
 
     let setup = Instant::now();
-    let subs = connect_subscribers(&target, &destination, args.subscribers, &tag).await?;
+    let subs = connect_subscribers(&sub_targets, &destination, args.subscribers, &tag).await?;
     let publishers = connect_many(&target, args.publishers).await?;
     let setup_s = setup.elapsed().as_secs_f64();
     eprintln!(
@@ -218,6 +224,7 @@ pub async fn run(args: &FanoutArgs) -> Result<Value, String> {
         "scenario": args.tag.scenario.clone().unwrap_or_else(|| "fanout".into()),
         "label": args.tag.label,
         "url": target.url,
+        "subscribe_urls": args.subscribe_url,
         "transport": match target.scheme { Scheme::Ws => "ws", Scheme::Tcp => "tcp" },
         "destination": destination,
         "subscribers": subscribers,
@@ -280,9 +287,10 @@ async fn connect_many(target: &Target, n: usize) -> Result<Vec<Client>, String> 
         .collect()
 }
 
-/// Opens `n` sessions and subscribes each to `destination`, waiting for every RECEIPT.
+/// Opens `n` sessions, spread round robin over `targets`, and subscribes each to
+/// `destination`, waiting for every RECEIPT.
 async fn connect_subscribers(
-    target: &Target,
+    targets: &[Target],
     destination: &str,
     n: usize,
     tag: &str,
@@ -292,7 +300,7 @@ async fn connect_subscribers(
     let done = &done;
     let results: Vec<Result<(Client, Subscription), String>> = futures_util::stream::iter(0..n)
         .map(|i| async move {
-            let client = target
+            let client = targets[i % targets.len()]
                 .connect()
                 .await
                 .map_err(|e| format!("subscriber {i}: {e}"))?;
@@ -309,7 +317,7 @@ async fn connect_subscribers(
             }
             Ok((client, sub))
         })
-        .buffer_unordered(target.concurrency)
+        .buffer_unordered(targets[0].concurrency)
         .collect()
         .await;
     results.into_iter().collect()

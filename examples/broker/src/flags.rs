@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use stomp_runtime::broker::SimpleBroker;
+use stomp_runtime::broker::{RelayConfig, SimpleBroker};
 use stomp_runtime::config::{Limits, SlowConsumerPolicy};
 use stomp_runtime::{BuildError, StompServer};
 
-/// A standalone STOMP 1.0-1.2 server with the in-memory broker, over WebSocket and raw TCP.
+/// A standalone STOMP 1.0-1.2 server with the in-memory broker (or a relay to RabbitMQ), over
+/// WebSocket and raw TCP.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Flags {
@@ -102,6 +103,40 @@ pub struct Flags {
     /// How long a new connection may take to send CONNECT, in ms.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub connect_timeout_ms: u64,
+
+    /// Relay the topic and queue prefixes to RabbitMQ's STOMP adapter instead of keeping
+    /// them in memory, so that several servers share subscribers, queues and users: one
+    /// or more `stomp://HOST:PORT`, comma-separated, tried in turn. The prefixes must then
+    /// be RabbitMQ's (/topic, /queue, /exchange, /amq/queue).
+    #[arg(
+        long,
+        value_name = "URLS",
+        value_delimiter = ',',
+        conflicts_with = "queue_backlog"
+    )]
+    pub relay: Vec<String>,
+
+    /// Login for the relay's broker connections.
+    #[arg(
+        long,
+        value_name = "LOGIN",
+        default_value = "guest",
+        requires = "relay"
+    )]
+    pub relay_login: String,
+
+    /// Passcode for the relay's broker connections.
+    #[arg(
+        long,
+        value_name = "PASSCODE",
+        default_value = "guest",
+        requires = "relay"
+    )]
+    pub relay_passcode: String,
+
+    /// Virtual host of the relay's broker connections [default: RabbitMQ's `/`].
+    #[arg(long, value_name = "VHOST", requires = "relay")]
+    pub relay_vhost: Option<String>,
 }
 
 /// [`SlowConsumerPolicy`] as a flag value.
@@ -140,14 +175,31 @@ impl Flags {
             max_pending_frames: self.max_pending_frames,
             max_outbound_bytes: self.max_outbound_bytes,
         };
-        // The broker is built here rather than with `simple_broker`, which tells queues from
-        // topics by a `/queue` prefix: `--queue-prefix /jobs` must still load-balance.
-        let mut broker = SimpleBroker::new(&self.topic_prefixes, &self.queue_prefixes);
-        if let Some(max) = self.queue_backlog {
-            broker = broker.max_backlog(max);
-        }
-        StompServer::builder()
-            .broker(Arc::new(broker))
+        let builder = if self.relay.is_empty() {
+            // The broker is built here rather than with `simple_broker`, which tells queues
+            // from topics by a `/queue` prefix: `--queue-prefix /jobs` must still
+            // load-balance.
+            let mut broker = SimpleBroker::new(&self.topic_prefixes, &self.queue_prefixes);
+            if let Some(max) = self.queue_backlog {
+                broker = broker.max_backlog(max);
+            }
+            StompServer::builder().broker(Arc::new(broker))
+        } else {
+            StompServer::builder().relay(RelayConfig {
+                addresses: self.relay.clone(),
+                login: self.relay_login.clone(),
+                passcode: self.relay_passcode.clone(),
+                virtual_host: self.relay_vhost.clone(),
+                prefixes: self
+                    .topic_prefixes
+                    .iter()
+                    .chain(&self.queue_prefixes)
+                    .cloned()
+                    .collect(),
+                ..RelayConfig::default()
+            })
+        };
+        builder
             .app_prefix(&self.app_prefix)
             .user_prefix(&self.user_prefix)
             .heartbeat(self.heartbeat_send_ms, self.heartbeat_receive_ms)
@@ -214,6 +266,39 @@ mod tests {
             server.config().slow_consumer,
             SlowConsumerPolicy::DropMessage
         );
+    }
+
+    #[test]
+    fn relay_flags_build_a_relaying_server() {
+        let flags = Flags::parse_from([
+            "broker",
+            "--relay",
+            "stomp://127.0.0.1:1,stomp://127.0.0.1:2",
+            "--relay-login",
+            "app",
+            "--relay-vhost",
+            "/chat",
+        ]);
+        let server = flags.server().expect("valid");
+        let relay = server.relay().expect("relaying");
+        assert_eq!(relay.config().addresses, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(relay.config().login, "app");
+        assert_eq!(relay.config().passcode, "guest");
+        assert_eq!(relay.config().virtual_host.as_deref(), Some("/chat"));
+        assert!(server.broker().handles("/queue/a"));
+        // RabbitMQ has no `/jobs`: said at start-up, not at the first SUBSCRIBE.
+        let err = Flags::parse_from([
+            "broker",
+            "--relay",
+            "stomp://h:1",
+            "--queue-prefix",
+            "/jobs",
+        ])
+        .server()
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("/jobs"), "{err}");
+        assert!(Flags::try_parse_from(["broker", "--relay-login", "x"]).is_err());
     }
 
     #[test]

@@ -4,6 +4,15 @@
 //! cargo run --release -p broker -- --ws 127.0.0.1:61614 --tcp 127.0.0.1:61613
 //! ```
 //!
+//! With `--relay`, topics, queues and user destinations go through RabbitMQ's STOMP adapter
+//! instead, so two processes share them (RabbitMQ holds 61613, so the nodes listen
+//! elsewhere):
+//!
+//! ```text
+//! cargo run --release -p broker -- --relay stomp://127.0.0.1:61613 --tcp 127.0.0.1:61623 --ws 127.0.0.1:61624
+//! cargo run --release -p broker -- --relay stomp://127.0.0.1:61613 --tcp 127.0.0.1:61633 --ws 127.0.0.1:61634
+//! ```
+//!
 //! Logs go through `tracing`; `RUST_LOG` picks the level (default `info`). Ctrl-C or
 //! SIGTERM stops both transports.
 

@@ -1,10 +1,12 @@
 //! Brokers: where messages for `/topic` and `/queue` destinations go.
 //!
 //! [`Broker`] is async and assumes nothing in-memory, so a relay to an external broker can
-//! implement it. [`SimpleBroker`] is the in-memory one.
+//! implement it. [`SimpleBroker`] is the in-memory one; [`relay::RelayBroker`] relays to
+//! RabbitMQ's STOMP adapter so that several servers share one broker.
 
 mod message;
 pub mod pattern;
+pub mod relay;
 mod simple;
 
 use std::future::Future;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use message::BrokerMessage;
+pub use relay::{BrokerAvailability, RelayBroker, RelayConfig, RelayError, RelayHealth};
 pub use simple::SimpleBroker;
 
 /// How a subscription acknowledges messages (the SUBSCRIBE `ack` header).
@@ -109,6 +112,15 @@ pub enum BrokerError {
     /// An external broker failed.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// The broker cannot serve this destination the way it is written (a pattern the
+    /// external broker has no equivalent for, a reserved name, a limit).
+    #[error("destination `{destination}` refused: {reason}")]
+    Refused {
+        /// The destination as the client wrote it.
+        destination: String,
+        /// Why, and what to write instead.
+        reason: String,
+    },
 }
 
 /// A message broker: subscriptions, publishing and acknowledgement.
@@ -141,4 +153,49 @@ pub trait Broker: Send + Sync + 'static {
     fn is_available(&self) -> bool {
         true
     }
+
+    /// The broker's own routing of user destinations, if it has one.
+    ///
+    /// `None` (the default) means the server resolves user destinations itself, to one
+    /// destination per session in this broker's namespace, and finds a user's sessions in
+    /// its own registry: right for one process. A broker shared by several servers returns
+    /// `Some`, and then user subscriptions and messages reach it unresolved
+    /// ([`UserDestinations`]).
+    fn user_destinations(&self) -> Option<&dyn UserDestinations> {
+        None
+    }
+}
+
+/// User destinations routed by the broker itself, so that a message to a user reaches the
+/// user's sessions on whichever server holds them.
+///
+/// Unsubscribing goes through [`Broker::unsubscribe`] and [`Broker::session_closed`] as for
+/// any subscription.
+#[async_trait]
+pub trait UserDestinations: Send + Sync {
+    /// Subscribes a session to one of its user destinations.
+    ///
+    /// `user` is the session's principal (`None` for an anonymous session, which receives
+    /// only what is sent to the session itself); `destination` is the user destination
+    /// without the user prefix (`/queue/whispers`); `subscription.destination` is the
+    /// destination as the client subscribed to it (`/user/queue/whispers`), which is what
+    /// MESSAGE frames show.
+    async fn subscribe_user(
+        &self,
+        user: Option<&str>,
+        destination: &str,
+        subscription: Subscription,
+    ) -> Result<(), BrokerError>;
+
+    /// Publishes `message` to every session of `user`, on every server, subscribed to the
+    /// user destination `message.destination` (`/queue/whispers`).
+    async fn publish_to_user(&self, user: &str, message: &BrokerMessage)
+    -> Result<(), BrokerError>;
+
+    /// Publishes `message` to one session's user destination `message.destination`.
+    async fn publish_to_session(
+        &self,
+        session_id: &str,
+        message: &BrokerMessage,
+    ) -> Result<(), BrokerError>;
 }

@@ -344,8 +344,11 @@ impl Session {
                 ));
             };
             let message = BrokerMessage::from_send(frame, &dest);
-            self.server.send_to_user(&user, message).await;
-            return Ok(());
+            return self
+                .server
+                .try_send_to_user(&user, message)
+                .await
+                .map_err(|e| Fault::new("message not accepted", e.to_string()));
         }
         self.refuse_foreign_user_destination(destination)?;
         if !self.server.broker.handles(destination) {
@@ -441,6 +444,37 @@ impl Session {
         if let Some(lookup) = self.server.app_destination(destination) {
             // Request-reply (`#[subscribe_mapping]`): answered once, no broker subscription.
             self.dispatch_app(lookup, frame, Some(&id)).await?;
+            let destination = destination.to_owned();
+            self.subscriptions.insert(
+                id.clone(),
+                SubInfo {
+                    ack,
+                    destination: destination.clone(),
+                },
+            );
+            self.announce_subscription(true, destination, id).await;
+            return Ok(Flow::Continue);
+        }
+        if self.server.is_user_destination(destination)
+            && let Some(users) = self.server.broker.user_destinations()
+        {
+            // The broker routes user destinations itself, across servers.
+            let sink = Arc::new(SubscriptionSink::new(self.shared.clone(), &id, ack));
+            let unprefixed = &destination[self.server.config.user_prefix.len()..];
+            users
+                .subscribe_user(
+                    self.principal.as_ref().map(|p| p.name()),
+                    unprefixed,
+                    Subscription {
+                        session_id: self.shared.id.clone(),
+                        id: id.clone(),
+                        destination: destination.to_owned(),
+                        ack,
+                        sink,
+                    },
+                )
+                .await
+                .map_err(|e| Fault::new("subscription refused", e.to_string()))?;
             let destination = destination.to_owned();
             self.subscriptions.insert(
                 id.clone(),
