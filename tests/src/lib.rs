@@ -1,6 +1,7 @@
 //! Support for the integration tests: a real server on ephemeral loopback ports (WebSocket
 //! and TCP), and a raw TCP peer for byte-level protocol checks.
 
+pub mod http;
 pub mod proxy;
 pub mod relay;
 pub mod script;
@@ -73,6 +74,8 @@ where
             let server = HttpServer::new(move || App::new().configure(app.clone()))
                 .workers(1)
                 .disable_signals()
+                // A client that goes away during a long-poll is noticed at once (SockJS).
+                .h1_allow_half_closed(false)
                 .shutdown_timeout(1)
                 .bind(("127.0.0.1", 0))
                 .expect("bind an ephemeral loopback port");

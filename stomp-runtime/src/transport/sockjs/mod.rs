@@ -41,6 +41,11 @@
 //! same bound; the sending request waits). A session with no receiving request for
 //! [`SockJsConfig::disconnect_delay`] is closed and forgotten.
 //!
+//! A polling client that goes away mid-request should interrupt its session at once (the
+//! protocol's `c[1002,"Connection interrupted"]`); actix-web notices only with
+//! `HttpServer::h1_allow_half_closed(false)`. Without it, the session ends after its next
+//! heart-beat finds the connection gone, or after the disconnect delay.
+//!
 //! SockJS carries text: a STOMP frame whose body is not UTF-8 reaches a SockJS client with
 //! invalid sequences replaced by U+FFFD.
 

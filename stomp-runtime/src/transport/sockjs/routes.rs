@@ -297,11 +297,11 @@ async fn dispatch(ep: Arc<Endpoint>, req: HttpRequest, body: web::Payload) -> Ht
         "eventsource" if get => receive(&ep, &req, &id, "eventsource", Format::EventSource),
         "htmlfile" if get => match callback(&req) {
             Ok(callback) => receive(&ep, &req, &id, "htmlfile", Format::HtmlFile { callback }),
-            Err(res) => res,
+            Err(why) => server_error(why),
         },
         "jsonp" if get => match callback(&req) {
             Ok(callback) => receive(&ep, &req, &id, "jsonp", Format::Jsonp { callback }),
-            Err(res) => res,
+            Err(why) => server_error(why),
         },
         "jsonp_send" if post => send(&ep, &req, &id, body, true).await,
         "websocket" if !ep.config.websocket => HttpResponse::NotFound().finish(),
@@ -316,11 +316,11 @@ async fn dispatch(ep: Arc<Endpoint>, req: HttpRequest, body: web::Payload) -> Ht
 }
 
 /// The `c` query parameter of `jsonp` and `htmlfile`, checked: it is written into script.
-fn callback(req: &HttpRequest) -> Result<String, HttpResponse> {
+fn callback(req: &HttpRequest) -> Result<String, &'static str> {
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let Some((_, c)) = query.into_iter().find(|(k, v)| k == "c" && !v.is_empty()) else {
-        return Err(server_error("\"callback\" parameter required"));
+        return Err("\"callback\" parameter required");
     };
     let valid = c.len() <= MAX_CALLBACK_LEN
         && c.bytes()
@@ -328,7 +328,7 @@ fn callback(req: &HttpRequest) -> Result<String, HttpResponse> {
     if valid {
         Ok(c)
     } else {
-        Err(server_error("invalid \"callback\" parameter"))
+        Err("invalid \"callback\" parameter")
     }
 }
 
@@ -338,11 +338,13 @@ fn open(
     req: &HttpRequest,
     id: &str,
     transport: &'static str,
-) -> Result<Arc<Session>, HttpResponse> {
+) -> Result<Arc<Session>, Box<HttpResponse>> {
     if let Some(session) = ep.registry.get(id) {
         return Ok(session);
     }
-    ep.handler.accept(req).map_err(|e| e.error_response())?;
+    ep.handler
+        .accept(req)
+        .map_err(|e| Box::new(e.error_response()))?;
     let mut slot = None;
     let (session, new) = ep
         .registry
@@ -354,7 +356,7 @@ fn open(
                 ep.config.max_payload_bytes,
             ))
         })
-        .map_err(|OpenError::TooMany| too_many())?;
+        .map_err(|OpenError::TooMany| Box::new(too_many()))?;
     if new {
         let slot = slot.expect("a new session took a slot");
         let info = ConnectionInfo::from_request(req, transport);
@@ -385,7 +387,7 @@ fn receive(
 ) -> HttpResponse {
     let session = match open(ep, req, id, transport) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let mut res = HttpResponse::Ok();
     res.content_type(format.content_type());
