@@ -1,7 +1,10 @@
 //! Interop with STOMP clients we did not write, run as child processes against a real
 //! server: `@stomp/stompjs` over WebSocket (Node, `tests/interop/stompjs_ws.mjs`) and
 //! `stomp.py` over raw TCP (Python, `tests/interop/stomppy_tcp.py`), each alone and talking
-//! to each other through one server, and through two servers relaying to RabbitMQ.
+//! to each other through one server, and through two servers relaying to RabbitMQ; and
+//! `@stomp/stompjs` carried by `sockjs-client` (`tests/interop/stompjs_sockjs.mjs`), forced
+//! onto each of its transports, against the endpoint the `broker` example serves
+//! (`StompServer::sockjs`).
 //!
 //! The clients are installed by `.ci/run`; by hand:
 //!
@@ -17,9 +20,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use stomp_runtime::StompServer;
 use stomp_tests::relay::{self, node};
 use stomp_tests::script::{Script, blocking};
-use stomp_tests::{TestServer, start_default};
+use stomp_tests::{TestServer, start_app, start_default};
 
 /// Longest a client script may run; each script also has its own 30 s limit and reports it.
 const CHILD_DEADLINE: Duration = Duration::from_secs(60);
@@ -214,4 +218,52 @@ async fn stompjs_on_one_relaying_node_reaches_stomppy_on_another() {
 async fn stomppy_on_one_relaying_node_reaches_stompjs_on_another() {
     let (a, b) = (node(relay::config()).await, node(relay::config()).await);
     peer_exchange(Client::stompjs(&b), Client::stomppy(&a), "relay-py-to-js").await;
+}
+
+/// `stompjs_sockjs.mjs` forced onto `transport`, against the endpoint the `broker` example
+/// mounts: `stomp.sockjs(path)` on a server with the default configuration.
+async fn stompjs_over_sockjs(transport: &'static str) {
+    let dir = interop_dir();
+    for package in ["@stomp/stompjs", "sockjs-client"] {
+        let manifest = dir.join("node_modules").join(package).join("package.json");
+        assert!(
+            manifest.is_file(),
+            "the Node package `{package}` is not installed in {}: {NPM_HINT}",
+            dir.display()
+        );
+    }
+    let stomp = StompServer::builder()
+        .build()
+        .expect("default config is valid");
+    let endpoint = stomp.sockjs("/ws");
+    let server = start_app(stomp, endpoint).await;
+    let url = format!("http://{}/ws", server.http_addr);
+    let r = blocking(move || {
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join("stompjs_sockjs.mjs"))
+            .arg(url)
+            .args(["--transport", transport]);
+        Script::spawn("stompjs_sockjs.mjs", cmd, CHILD_DEADLINE).result()
+    })
+    .await;
+    assert_eq!(r["used"], transport, "{r}");
+    assert_eq!(r["version"], "1.2", "{r}");
+    assert_eq!(r["ack"], true, "{r}");
+    assert_eq!(r["topic"], 3, "{r}");
+    assert_eq!(r["disconnect_receipt"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_over_sockjs_websocket() {
+    stompjs_over_sockjs("websocket").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_over_sockjs_xhr_streaming() {
+    stompjs_over_sockjs("xhr-streaming").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_over_sockjs_xhr_polling() {
+    stompjs_over_sockjs("xhr-polling").await;
 }

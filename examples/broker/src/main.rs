@@ -1,4 +1,5 @@
-//! `broker`: a standalone STOMP server with the in-memory broker, over WebSocket and raw TCP.
+//! `broker`: a standalone STOMP server with the in-memory broker, over WebSocket (with the
+//! SockJS fallback on the same path) and raw TCP.
 //!
 //! ```text
 //! cargo run --release -p broker -- --ws 127.0.0.1:61614 --tcp 127.0.0.1:61613
@@ -64,7 +65,8 @@ fn run(flags: &Flags) -> Result<(), Box<dyn std::error::Error>> {
             info!("shutting down");
             return Ok(());
         }
-        let ws = stomp.websocket(&flags.ws_path);
+        // Native WebSocket and SockJS clients on the same path.
+        let ws = stomp.sockjs(&flags.ws_path);
         let server = HttpServer::new(move || App::new().configure(ws.clone()))
             .workers(workers)
             .max_connections(flags.max_connections_per_worker)
@@ -74,10 +76,13 @@ fn run(flags: &Flags) -> Result<(), Box<dyn std::error::Error>> {
                 info!("shutting down");
             })
             .shutdown_timeout(WS_SHUTDOWN_GRACE_SECS)
+            // A SockJS client cutting a long-poll interrupts its session at once.
+            .h1_allow_half_closed(false)
             .bind(flags.ws)
             .map_err(|e| format!("cannot listen on ws {}: {e}", flags.ws))?;
         for addr in server.addrs() {
             info!("STOMP over WebSocket on ws://{addr}{}", flags.ws_path);
+            info!("STOMP over SockJS on http://{addr}{}", flags.ws_path);
         }
         server
             .run()

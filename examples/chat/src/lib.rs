@@ -36,7 +36,8 @@ use tracing::warn;
 pub use message::{ChatMessage, Kind, NewMessage, Whisper, WhisperRequest};
 pub use rooms::{HISTORY_LEN, ROOMS, Rooms};
 
-/// Where the page connects for STOMP over WebSocket.
+/// Where the page connects for STOMP over WebSocket, or over SockJS where WebSocket is
+/// unavailable.
 pub const WS_PATH: &str = "/ws";
 
 /// The chat's STOMP server: the handlers of [`controllers`], the rooms as state, logins
@@ -72,9 +73,9 @@ pub fn server() -> Result<StompServer, BuildError> {
 }
 
 /// The web side of the chat for `App::configure`: the page at `/` with its scripts, and
-/// STOMP over WebSocket at [`WS_PATH`].
+/// STOMP over WebSocket and SockJS at [`WS_PATH`].
 pub fn app(stomp: &StompServer) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
-    let ws = stomp.websocket(WS_PATH);
+    let ws = stomp.sockjs(WS_PATH);
     move |cfg: &mut web::ServiceConfig| {
         page::routes(cfg);
         ws(cfg);

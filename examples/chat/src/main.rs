@@ -68,10 +68,13 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             .shutdown_timeout(SHUTDOWN_GRACE_SECS)
             // Ctrl-C and SIGTERM are handled below: sessions hear of the shutdown first.
             .disable_signals()
+            // A SockJS client cutting a long-poll interrupts its session at once.
+            .h1_allow_half_closed(false)
             .bind(flags.http)
             .map_err(|e| format!("cannot listen on http {}: {e}", flags.http))?;
     for addr in server.addrs() {
         info!("STOMP over WebSocket on ws://{addr}{}", chat::WS_PATH);
+        info!("STOMP over SockJS on http://{addr}{}", chat::WS_PATH);
         println!("\n    Chat is up: open http://{addr}/ in a browser (Ctrl-C stops it)\n");
     }
     let server = server.run();
