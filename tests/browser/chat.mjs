@@ -1,14 +1,16 @@
 // The chat page in a real browser: the system Chromium, driven by playwright-core (which never
 // downloads a browser of its own). Run by tests/tests/chat_browser.rs against a chat server:
 //
-//   node tests/browser/chat.mjs <base-url> [--tcp-text TEXT]
+//   node tests/browser/chat.mjs <base-url> [--tcp-text TEXT] [--no-websocket]
 //
 // Three users log in through the page: ann, bob and cy (a bystander). ann talks in the lobby,
 // whispers to bob, and sends an empty line. With --tcp-text the script then prints
 // {"ready":true} and waits until every page shows TEXT, which the test publishes from a raw
-// TCP client. Last line: one JSON object, {"ok":true,...} with exit code 0, or
+// TCP client. With --no-websocket every page loses `window.WebSocket` before its scripts run,
+// as in a browser without it, and must fall back to SockJS. Last line: one JSON object, {"ok":true,...} with exit code 0, or
 // {"ok":false,"error":...} with exit code 1.
 
+import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -17,12 +19,24 @@ const OVERALL_MS = 60_000;
 // Any single wait for the page.
 const WAIT_MS = 15_000;
 
-const [baseUrl, ...rest] = process.argv.slice(2);
-const tcpText = rest[0] === "--tcp-text" ? rest[1] : undefined;
-if (!baseUrl || (rest.length > 0 && !tcpText)) {
-  console.error("usage: node chat.mjs <base-url> [--tcp-text TEXT]");
+let args;
+try {
+  args = parseArgs({
+    allowPositionals: true,
+    options: { "tcp-text": { type: "string" }, "no-websocket": { type: "boolean", default: false } },
+  });
+} catch (e) {
+  args = null;
+}
+const baseUrl = args?.positionals[0];
+if (!baseUrl || args.positionals.length !== 1) {
+  console.error("usage: node chat.mjs <base-url> [--tcp-text TEXT] [--no-websocket]");
   process.exit(2);
 }
+const tcpText = args.values["tcp-text"];
+const noWebSocket = args.values["no-websocket"];
+// What each page used to reach the server: WebSocket connections and SockJS requests.
+const transports = {};
 
 let step = "start";
 let browser = null;
@@ -41,8 +55,15 @@ const overall = setTimeout(
 
 // A user's page: logged in through the form, in the lobby.
 async function login(context, name) {
+  if (noWebSocket) await context.addInitScript(() => delete window.WebSocket);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
+  const seen = (transports[name] = { websocket: 0, xhr_streaming: 0, xhr_send: 0 });
+  page.on("websocket", () => seen.websocket++);
+  page.on("request", (r) => {
+    const kind = new URL(r.url()).pathname.split("/").pop();
+    if (kind in seen) seen[kind]++;
+  });
   page.on("pageerror", (e) => problems.push(`${name}: page error: ${e.message}`));
   page.on("requestfailed", (r) => problems.push(`${name}: ${r.url()}: ${r.failure()?.errorText}`));
   page.on("response", (r) => {
@@ -52,6 +73,7 @@ async function login(context, name) {
     }
   });
   await page.goto(baseUrl);
+  seen.windowWebSocket = await page.evaluate(() => typeof window.WebSocket);
   await page.locator("#name").fill(name);
   await page.getByRole("button", { name: "Enter the chat" }).click();
   await page.locator("#chat").waitFor({ state: "visible" });
@@ -173,6 +195,7 @@ async function run() {
     othersError,
     tcp,
     lines: { ann: await lines(ann), bob: await lines(bob), cy: await lines(cy) },
+    transports,
     problems,
     ms: Date.now() - started,
   };

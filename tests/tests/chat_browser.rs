@@ -2,7 +2,8 @@
 //! `tests/browser/chat.mjs` driving the system Chromium through playwright-core as a child
 //! process. Three users log in through the page, talk, whisper and get an error line; then a
 //! raw TCP client says something in the lobby and every page shows it, so browsers and other
-//! clients share the rooms.
+//! clients share the rooms. Then the same with `window.WebSocket` removed from every page:
+//! the page falls back to SockJS (xhr-streaming) on the same endpoint.
 //!
 //! Chromium and the driver are installed by `.ci/run`; by hand:
 //!
@@ -53,10 +54,13 @@ fn require_installed() {
 }
 
 /// Starts `chat.mjs` against `base_url`.
-fn spawn_script(base_url: &str) -> Script {
+fn spawn_script(base_url: &str, websocket: bool) -> Script {
     let mut cmd = Command::new("node");
     cmd.arg(browser_dir().join("chat.mjs"))
         .args([base_url, "--tcp-text", TCP_LINE]);
+    if !websocket {
+        cmd.arg("--no-websocket");
+    }
     Script::spawn("chat.mjs", cmd, CHILD_DEADLINE)
 }
 
@@ -72,6 +76,30 @@ async fn send(client: &Client, destination: &str, body: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_works_in_chromium() {
+    let r = chat_in_chromium(true).await;
+    for user in ["ann", "bob", "cy"] {
+        let used = &r["transports"][user];
+        assert_eq!(used["windowWebSocket"], "function", "{user}: {r}");
+        assert_eq!(used["websocket"], 1, "{user}: {r}");
+        assert_eq!(used["xhr_streaming"], 0, "{user}: {r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_falls_back_to_sockjs_without_websocket() {
+    let r = chat_in_chromium(false).await;
+    for user in ["ann", "bob", "cy"] {
+        let used = &r["transports"][user];
+        assert_eq!(used["windowWebSocket"], "undefined", "{user}: {r}");
+        assert_eq!(used["websocket"], 0, "{user}: {r}");
+        assert!(used["xhr_streaming"].as_u64() >= Some(1), "{user}: {r}");
+        assert!(used["xhr_send"].as_u64() >= Some(1), "{user}: {r}");
+    }
+}
+
+/// Three users in Chromium and one over TCP share the lobby; returns the script's result,
+/// its checks of the chat done.
+async fn chat_in_chromium(websocket: bool) -> Value {
     require_installed();
     let stomp = chat::server().expect("the chat's handlers are consistent");
     let app = chat::app(&stomp);
@@ -79,7 +107,7 @@ async fn the_chat_page_works_in_chromium() {
 
     let url = format!("http://{}/", server.http_addr);
     let script = blocking(move || {
-        let mut script = spawn_script(&url);
+        let mut script = spawn_script(&url, websocket);
         let ready = script.next_json("ready line");
         assert_eq!(ready, json!({"ready": true}), "{}", script.output());
         script
@@ -127,4 +155,5 @@ async fn the_chat_page_works_in_chromium() {
         "{r}"
     );
     assert_eq!(r["problems"], json!([]), "{r}");
+    r
 }

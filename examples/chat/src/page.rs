@@ -11,7 +11,7 @@ struct Asset {
     body: &'static str,
 }
 
-static ASSETS: [Asset; 3] = [
+static ASSETS: [Asset; 4] = [
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
@@ -26,6 +26,11 @@ static ASSETS: [Asset; 3] = [
         path: "/stomp.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../static/stomp.js"),
+    },
+    Asset {
+        path: "/sockjs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../static/sockjs.js"),
     },
 ];
 

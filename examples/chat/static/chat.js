@@ -19,8 +19,7 @@ function showError(text) {
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
   showError("");
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  client = new StompClient(`${scheme}://${location.host}/ws`, {
+  client = new StompClient(`${location.protocol}//${location.host}/ws`, {
     login: $("name").value.trim(),
     onConnect: (headers) => start(headers["user-name"]),
     onError: (message, details) => showError(details ? `${message}: ${details}` : message),

@@ -1,11 +1,17 @@
-// A small STOMP 1.2 client over WebSocket, written for this example: CONNECT, SUBSCRIBE,
-// UNSUBSCRIBE, SEND, DISCONNECT; MESSAGE, RECEIPT and ERROR frames; heart-beats.
+// A small STOMP 1.2 client over WebSocket, or over SockJS where the browser has no
+// WebSocket, written for this example: CONNECT, SUBSCRIBE, UNSUBSCRIBE, SEND, DISCONNECT;
+// MESSAGE, RECEIPT and ERROR frames; heart-beats.
 // Section names below are those of the STOMP 1.2 specification.
+
+import { SockJsSocket } from "./sockjs.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const LF = 10;
 const CR = 13;
+
+// WebSocket.OPEN, which a SockJS socket shares.
+const OPEN = 1;
 
 // What this client offers in the CONNECT `heart-beat` header, in milliseconds.
 const HEARTBEAT_MS = 10000;
@@ -94,8 +100,19 @@ class FrameReader {
 // "Heart-beating": zero if either side says zero, else the larger of the two.
 const negotiate = (mine, theirs) => (mine === 0 || theirs === 0 ? 0 : Math.max(mine, theirs));
 
+// A WebSocket to the endpoint at `base` (an http(s) URL), or a SockJS session to it when
+// the browser has no WebSocket.
+function openSocket(base) {
+  if (typeof WebSocket !== "function") return new SockJsSocket(base);
+  const ws = new WebSocket(base.replace(/^http/, "ws"), ["v12.stomp"]);
+  ws.binaryType = "arraybuffer";
+  ws.transport = "websocket";
+  return ws;
+}
+
 export class StompClient {
-  // Opens `url` and logs in as `login`. Callbacks: onConnect(headers) on CONNECTED,
+  // Opens the endpoint at `url` (http(s)://host/path) and logs in as `login`.
+  // Callbacks: onConnect(headers) on CONNECTED,
   // onError(message, details) on an ERROR frame (the server closes after it),
   // onClose(reason) once the connection is gone.
   constructor(url, { login, onConnect, onError, onClose }) {
@@ -106,8 +123,7 @@ export class StompClient {
     this.reader = new FrameReader();
     this.timers = [];
     this.lastHeard = Date.now();
-    this.ws = new WebSocket(url, ["v12.stomp"]);
-    this.ws.binaryType = "arraybuffer";
+    this.ws = openSocket(url);
     this.ws.onopen = () =>
       this.write("CONNECT", {
         "accept-version": "1.2",
@@ -151,7 +167,7 @@ export class StompClient {
   }
 
   write(command, headers, body) {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeFrame(command, headers, body));
+    if (this.ws.readyState === OPEN) this.ws.send(encodeFrame(command, headers, body));
   }
 
   receive(data) {
@@ -181,7 +197,7 @@ export class StompClient {
     const outgoing = negotiate(HEARTBEAT_MS, serverWants);
     const incoming = negotiate(HEARTBEAT_MS, serverSends);
     // Beat twice per interval: browsers delay timers in background tabs.
-    const beat = () => this.ws.readyState === WebSocket.OPEN && this.ws.send("\n");
+    const beat = () => this.ws.readyState === OPEN && this.ws.send("\n");
     if (outgoing > 0) this.timers.push(setInterval(beat, outgoing / 2));
     if (incoming > 0) {
       const check = () => {
