@@ -29,6 +29,8 @@ mod connection;
 mod error;
 mod message;
 mod options;
+#[cfg(feature = "sockjs-client")]
+mod sockjs;
 mod subscription;
 mod transaction;
 mod transport;
@@ -90,6 +92,18 @@ impl Client {
             let max_message = connection::MAX_FRAME + 1024;
             let (reader, writer, host) =
                 transport::ws(url, &opts.subprotocols(), max_message).await?;
+            connection::establish(reader, writer, &host, &opts).await
+        })
+        .await
+    }
+
+    /// Connects over SockJS (`http://host:port/path`, the endpoint's base URL) with the
+    /// xhr-streaming transport, and waits for CONNECTED: for networks that let plain HTTP
+    /// through but not WebSocket. Needs the `sockjs-client` feature.
+    #[cfg(feature = "sockjs-client")]
+    pub async fn connect_sockjs(url: &str, opts: ConnectOptions) -> Result<Client, ClientError> {
+        within_connect_timeout(&opts, async {
+            let (reader, writer, host) = transport::sockjs(url).await?;
             connection::establish(reader, writer, &host, &opts).await
         })
         .await

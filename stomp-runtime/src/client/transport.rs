@@ -25,12 +25,16 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub(crate) enum Reader {
     Tcp(OwnedReadHalf),
     Ws(SplitStream<Ws>),
+    #[cfg(feature = "sockjs-client")]
+    SockJs(super::sockjs::SockJsReader),
 }
 
 /// The sending half of a connection.
 pub(crate) enum Writer {
     Tcp(BufWriter<OwnedWriteHalf>),
     Ws(SplitSink<Ws, WsMessage>),
+    #[cfg(feature = "sockjs-client")]
+    SockJs(super::sockjs::SockJsWriter),
 }
 
 /// Opens a raw STOMP connection; also returns the default `host` header (the peer's IP).
@@ -98,6 +102,8 @@ impl Reader {
                     other => Err(other),
                 },
             },
+            #[cfg(feature = "sockjs-client")]
+            Reader::SockJs(r) => r.read(buf).await,
         }
     }
 }
@@ -108,6 +114,11 @@ impl Writer {
         match self {
             Writer::Tcp(w) => Ok(w.write_all(&bytes).await?),
             Writer::Ws(sink) => Ok(sink.feed(ws_message(bytes)).await?),
+            #[cfg(feature = "sockjs-client")]
+            Writer::SockJs(w) => {
+                w.write(bytes);
+                Ok(())
+            }
         }
     }
 
@@ -116,6 +127,8 @@ impl Writer {
         match self {
             Writer::Tcp(w) => Ok(w.flush().await?),
             Writer::Ws(sink) => Ok(sink.flush().await?),
+            #[cfg(feature = "sockjs-client")]
+            Writer::SockJs(w) => w.flush().await,
         }
     }
 
@@ -128,8 +141,17 @@ impl Writer {
             Writer::Ws(sink) => {
                 let _ = sink.close().await;
             }
+            #[cfg(feature = "sockjs-client")]
+            Writer::SockJs(w) => w.close(),
         }
     }
+}
+
+/// Opens a SockJS session over xhr-streaming; also returns the default `host` header.
+#[cfg(feature = "sockjs-client")]
+pub(crate) async fn sockjs(url: &str) -> Result<(Reader, Writer, String), ClientError> {
+    let (r, w, host) = super::sockjs::open(url).await?;
+    Ok((Reader::SockJs(r), Writer::SockJs(w), host))
 }
 
 /// Text when the frame is UTF-8 (what browsers' STOMP clients send), binary otherwise.
