@@ -37,7 +37,8 @@ pub enum Command {
 /// Where to connect and how to introduce ourselves; shared by the modes that take a URL.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// The server: `ws://HOST:PORT/PATH` for WebSocket, `tcp://HOST:PORT` for raw STOMP.
+    /// The server: `ws://HOST:PORT/PATH` for WebSocket, `tcp://HOST:PORT` for raw STOMP,
+    /// `http://HOST:PORT/PATH` for SockJS (xhr-streaming).
     #[arg(long, value_name = "URL", default_value = "ws://127.0.0.1:61614/ws")]
     pub url: String,
 

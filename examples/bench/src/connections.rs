@@ -4,6 +4,9 @@
 //! each), since one address has only about 28k ephemeral ports. Reports how long the
 //! sessions took to open (TCP, WebSocket upgrade, CONNECT, SUBSCRIBE and its RECEIPT) and,
 //! given the server's pid, its resident memory per session (VmRSS after minus before).
+//!
+//! SockJS sessions (`http://` URLs) go through the library client from 127.0.0.1: each holds
+//! one xhr-streaming request open, and sends over short-lived `xhr_send` requests.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use stomp_runtime::broker::AckMode;
 use stomp_runtime::frame::Command;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -163,7 +167,7 @@ pub async fn run(args: &ConnectionsArgs) -> Result<Value, String> {
         "scenario": args.tag.scenario.clone().unwrap_or_else(|| "connections".into()),
         "label": args.tag.label,
         "url": target.url,
-        "transport": match target.scheme { Scheme::Ws => "ws", Scheme::Tcp => "tcp" },
+        "transport": target.scheme.name(),
         "sessions": args.sessions,
         "established": up,
         "failed": failed,
@@ -239,6 +243,9 @@ struct SessionJob {
 
 impl SessionJob {
     async fn run(self) {
+        if self.target.scheme == Scheme::SockJs {
+            return self.run_client().await;
+        }
         let opening = async {
             let _permit = self
                 .permits
@@ -279,6 +286,51 @@ impl SessionJob {
                     return;
                 }
             }
+        }
+    }
+}
+
+impl SessionJob {
+    /// The same, through the library client (SockJS).
+    async fn run_client(self) {
+        let opening = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| "stopped".to_owned())?;
+            let t0 = Instant::now();
+            let client = self.target.connect().await.map_err(|e| e.to_string())?;
+            let sub = client
+                .subscribe(&self.destination, AckMode::Auto)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((client, sub, t0.elapsed()))
+        };
+        let (_client, mut sub) = tokio::select! {
+            _ = self.stop.cancelled() => return,
+            r = opening => match r {
+                Ok((client, sub, took)) => {
+                    let _ = self.opened.send(Ok(took));
+                    (client, sub)
+                }
+                Err(e) => {
+                    let _ = self.opened.send(Err(e));
+                    return;
+                }
+            },
+        };
+        drop(self.opened);
+        loop {
+            let message = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                m = sub.next() => m,
+            };
+            if message.is_none() {
+                self.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.received.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

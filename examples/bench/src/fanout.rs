@@ -22,7 +22,7 @@ use crate::cli::FanoutArgs;
 use crate::payload;
 use crate::progress::Progress;
 use crate::stats::{Latency, round1, round2};
-use crate::target::{Scheme, Target};
+use crate::target::Target;
 
 /// Bytes of MESSAGE frame around the body (headers), for sizing the default window.
 const FRAME_OVERHEAD: usize = 200;
@@ -225,7 +225,7 @@ pub async fn run(args: &FanoutArgs) -> Result<Value, String> {
         "label": args.tag.label,
         "url": target.url,
         "subscribe_urls": args.subscribe_url,
-        "transport": match target.scheme { Scheme::Ws => "ws", Scheme::Tcp => "tcp" },
+        "transport": target.scheme.name(),
         "destination": destination,
         "subscribers": subscribers,
         "publishers": args.publishers,

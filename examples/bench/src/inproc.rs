@@ -74,6 +74,8 @@ pub async fn bench_counter(inv: Invocation, next: Next) -> HandlerResult {
 pub struct InProcServer {
     /// `ws://127.0.0.1:PORT/ws`.
     pub ws_url: String,
+    /// `http://127.0.0.1:PORT/ws`: the same endpoint over SockJS.
+    pub sockjs_url: String,
     /// `tcp://127.0.0.1:PORT`.
     pub tcp_url: String,
     http: actix_web::dev::ServerHandle,
@@ -106,7 +108,7 @@ impl InProcServer {
                 let sys = actix_rt::System::new();
                 sys.block_on(async move {
                     let server =
-                        HttpServer::new(move || App::new().configure(ws_stomp.websocket("/ws")))
+                        HttpServer::new(move || App::new().configure(ws_stomp.sockjs("/ws")))
                             .workers(1)
                             .disable_signals()
                             .shutdown_timeout(1)
@@ -155,6 +157,7 @@ impl InProcServer {
 
         Ok(Self {
             ws_url: format!("ws://{ws_addr}/ws"),
+            sockjs_url: format!("http://{ws_addr}/ws"),
             tcp_url: format!("tcp://{tcp_addr}"),
             http,
             stop_tcp: Some(stop_tcp),

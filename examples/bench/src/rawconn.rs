@@ -60,6 +60,7 @@ impl RawSession {
             .set_nodelay(true)
             .map_err(|e| format!("nodelay: {e}"))?;
         let conn = match target.scheme {
+            Scheme::SockJs => return Err("SockJS sessions go through the library client".into()),
             Scheme::Tcp => Conn::Tcp(stream),
             Scheme::Ws => {
                 let url = format!("ws://{}{}", target.authority, target.path);

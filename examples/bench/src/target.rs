@@ -19,6 +19,19 @@ pub enum Scheme {
     Ws,
     /// `tcp://host:port` (also `stomp://`).
     Tcp,
+    /// `http://host:port/path`: SockJS, xhr-streaming transport.
+    SockJs,
+}
+
+impl Scheme {
+    /// The name reports use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scheme::Ws => "ws",
+            Scheme::Tcp => "tcp",
+            Scheme::SockJs => "sockjs-xhr-streaming",
+        }
+    }
 }
 
 /// A parsed `--url` with the options every session connects with.
@@ -26,7 +39,7 @@ pub enum Scheme {
 pub struct Target {
     /// The URL as given.
     pub url: String,
-    /// WebSocket or raw TCP.
+    /// WebSocket, raw TCP or SockJS.
     pub scheme: Scheme,
     /// `host:port`.
     pub authority: String,
@@ -49,6 +62,8 @@ impl Target {
     pub fn from_args(args: &TargetArgs) -> Result<Self, String> {
         let (scheme, rest) = if let Some(rest) = args.url.strip_prefix("ws://") {
             (Scheme::Ws, rest)
+        } else if let Some(rest) = args.url.strip_prefix("http://") {
+            (Scheme::SockJs, rest)
         } else if let Some(rest) = args
             .url
             .strip_prefix("tcp://")
@@ -57,7 +72,8 @@ impl Target {
             (Scheme::Tcp, rest)
         } else {
             return Err(format!(
-                "`{}`: use ws://HOST:PORT/PATH or tcp://HOST:PORT (wss is not supported)",
+                "`{}`: use ws://HOST:PORT/PATH, tcp://HOST:PORT or http://HOST:PORT/PATH (SockJS); \
+                 wss and https are not supported",
                 args.url
             ));
         };
@@ -120,6 +136,7 @@ impl Target {
         match self.scheme {
             Scheme::Ws => Client::connect_ws(&self.url, self.opts.clone()).await,
             Scheme::Tcp => Client::connect_tcp(self.authority.as_str(), self.opts.clone()).await,
+            Scheme::SockJs => Client::connect_sockjs(&self.url, self.opts.clone()).await,
         }
     }
 
@@ -147,7 +164,10 @@ mod tests {
         let t = Target::local("tcp://127.0.0.1:61613").unwrap();
         assert_eq!(t.scheme, Scheme::Tcp);
         assert_eq!(t.authority, "127.0.0.1:61613");
-        assert!(Target::local("http://x").is_err());
+        let t = Target::local("http://127.0.0.1:61614/ws").unwrap();
+        assert_eq!(t.scheme, Scheme::SockJs);
+        assert_eq!(t.path, "/ws");
+        assert!(Target::local("https://x").is_err());
         assert!(Target::local("ws:///ws").is_err());
     }
 }

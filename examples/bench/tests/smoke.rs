@@ -12,9 +12,9 @@ fn parse(args: &[&str]) -> Command {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fanout_delivers_every_message_over_both_transports() {
+async fn fanout_delivers_every_message_over_every_transport() {
     let server = InProcServer::start().expect("in-process server");
-    for url in [&server.ws_url, &server.tcp_url] {
+    for url in [&server.ws_url, &server.tcp_url, &server.sockjs_url] {
         let Command::Fanout(args) = parse(&[
             "fanout", "--url", url, "-n", "3", "-p", "2", "-r", "40", "-s", "64", "-d", "1s",
             "--label", "smoke",
@@ -78,4 +78,26 @@ async fn handler_round_trips_alternate_with_plain_publishes() {
     assert!(pairs > 0, "{summary}");
     assert_eq!(summary["plain_latency_us"]["count"], pairs, "{summary}");
     assert!(summary["ratio_mean"].as_f64().is_some(), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_hold_sockjs_sessions() {
+    let server = InProcServer::start().expect("in-process server");
+    let Command::Connections(args) = parse(&[
+        "connections",
+        "--url",
+        &server.sockjs_url,
+        "-n",
+        "10",
+        "--settle",
+        "0s",
+    ]) else {
+        unreachable!("connections flags")
+    };
+    let summary = bench::connections::run(&args)
+        .await
+        .expect("connections run");
+    assert_eq!(summary["transport"], "sockjs-xhr-streaming", "{summary}");
+    assert_eq!(summary["established"], 10, "{summary}");
+    assert_eq!(summary["verify_received"], 10, "{summary}");
 }
