@@ -11,18 +11,9 @@
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { expect, importOrExit, withTimeout as withDeadline } from './support.mjs';
 
-let Client, SockJS;
-try {
-  ({ Client } = await import('@stomp/stompjs'));
-  ({ default: SockJS } = await import('sockjs-client'));
-} catch (e) {
-  console.log(JSON.stringify({
-    ok: false,
-    error: `node packages missing (${e.message}); run \`npm ci\` in tests/interop`,
-  }));
-  process.exit(3);
-}
+const [{ Client }, { default: SockJS }] = await importOrExit(['@stomp/stompjs', 'sockjs-client']);
 
 // Generous: a healthy run takes well under a second (polling adds a round trip or two).
 const STEP_TIMEOUT_MS = 10_000;
@@ -56,18 +47,7 @@ if (!url || !['websocket', 'xhr-streaming', 'xhr-polling'].includes(transport)) 
 setTimeout(() => fail(`overall timeout of ${OVERALL_TIMEOUT_MS} ms`), OVERALL_TIMEOUT_MS).unref();
 
 function withTimeout(promise, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)),
-      STEP_TIMEOUT_MS,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
+  return withDeadline(promise, what, STEP_TIMEOUT_MS);
 }
 
 /** One waiter per subscription: resolves with its next message. */

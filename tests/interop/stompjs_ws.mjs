@@ -18,18 +18,9 @@
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { expect, importOrExit, withTimeout as withDeadline } from './support.mjs';
 
-let Client, WebSocket;
-try {
-  ({ Client } = await import('@stomp/stompjs'));
-  ({ default: WebSocket } = await import('ws'));
-} catch (e) {
-  console.log(JSON.stringify({
-    ok: false,
-    error: `node packages missing (${e.message}); run \`npm ci\` in tests/interop`,
-  }));
-  process.exit(3);
-}
+const [{ Client }, { default: WebSocket }] = await importOrExit(['@stomp/stompjs', 'ws']);
 
 // Generous: a healthy run takes well under a second.
 const STEP_TIMEOUT_MS = 10_000;
@@ -69,18 +60,7 @@ if (!url || !['roundtrip', 'listen', 'publish'].includes(opts.mode)) {
 setTimeout(() => fail(`overall timeout of ${OVERALL_TIMEOUT_MS} ms`), OVERALL_TIMEOUT_MS).unref();
 
 function withTimeout(promise, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)),
-      STEP_TIMEOUT_MS,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
+  return withDeadline(promise, what, STEP_TIMEOUT_MS);
 }
 
 /** What `publish` sends and `listen` expects, in order per destination. */

@@ -32,6 +32,18 @@ fn session(base: &str) -> String {
     format!("/{base}/000/s{}-{n}", std::process::id())
 }
 
+/// Sends `body` over `xhr_send` to the session at `id`, which takes it (204).
+async fn xhr_send(a: std::net::SocketAddr, id: &str, body: impl Into<bytes::Bytes>) {
+    let r = post(a, &format!("{id}/xhr_send"), body).await;
+    let status = r.status;
+    assert_eq!(status, 204, "{}", r.text().await);
+}
+
+/// Opens a new session of `base` with `POST .../xhr` carrying `headers`.
+async fn open_with(a: std::net::SocketAddr, base: &str, headers: &[(&str, &str)]) -> Response {
+    request(a, "POST", &format!("{}/xhr", session(base)), headers, "").await
+}
+
 fn content_type(r: &Response) -> String {
     r.header("content-type")
         .unwrap_or_default()
@@ -257,23 +269,9 @@ async fn xhr_polling() {
     );
 
     // Requested headers are echoed for CORS.
-    let r = request(
-        a,
-        "POST",
-        &format!("{}/xhr", session("echo")),
-        &[("access-control-request-headers", "a, b, c")],
-        "",
-    )
-    .await;
+    let r = open_with(a, "echo", &[("access-control-request-headers", "a, b, c")]).await;
     assert_eq!(r.header("access-control-allow-headers"), Some("a, b, c"));
-    let r = request(
-        a,
-        "POST",
-        &format!("{}/xhr", session("echo")),
-        &[("origin", "http://example.test")],
-        "",
-    )
-    .await;
+    let r = open_with(a, "echo", &[("origin", "http://example.test")]).await;
     assert_cors(&r, Some("http://example.test"));
     assert!(r.header("access-control-allow-headers").is_none());
 
@@ -286,12 +284,7 @@ async fn xhr_polling() {
         "c[2010,\"Another connection still open\"]\n"
     );
     // The waiting poll still gets the next message.
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), r#"["late"]"#)
-            .await
-            .status,
-        204
-    );
+    xhr_send(a, &id, r#"["late"]"#).await;
     waiting.expect("a[\"late\"]\n").await;
     waiting.expect_end().await;
 
@@ -355,10 +348,7 @@ async fn xhr_streaming() {
     assert_not_cached(&r);
     r.expect(&format!("{}\n", "h".repeat(2048))).await;
     r.expect("o\n").await;
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), r#"["x"]"#).await.status,
-        204
-    );
+    xhr_send(a, &id, r#"["x"]"#).await;
     r.expect("a[\"x\"]\n").await;
 
     // A second receiver is refused and ended; the first goes on.
@@ -372,24 +362,14 @@ async fn xhr_streaming() {
     // 4,096 bytes of frames end the response; the client opens another on the session.
     let msg = format!("\"{}\"", "x".repeat(128));
     for i in 0..31 {
-        assert_eq!(
-            post(a, &format!("{id}/xhr_send"), format!("[{msg}]"))
-                .await
-                .status,
-            204
-        );
+        xhr_send(a, &id, format!("[{msg}]")).await;
         r.expect(&format!("a[{msg}]\n")).await;
         let _ = i;
     }
     r.expect_end().await;
     let mut next = post(a, &format!("{id}/xhr_streaming"), "").await;
     next.take(2049).await;
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), r#"["again"]"#)
-            .await
-            .status,
-        204
-    );
+    xhr_send(a, &id, r#"["again"]"#).await;
     next.expect("a[\"again\"]\n").await;
 
     // Cutting the streaming request interrupts the session.
@@ -430,21 +410,12 @@ async fn eventsource() {
     assert_not_cached(&r);
     r.expect("\r\n").await;
     r.expect("data: o\r\n\r\n").await;
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), r#"["x"]"#).await.status,
-        204
-    );
+    xhr_send(a, &id, r#"["x"]"#).await;
     r.expect("data: a[\"x\"]\r\n\r\n").await;
-    let r1 = post(a, &format!("{id}/xhr_send"), r#"["  \u0000\n\r "]"#).await;
-    assert_eq!(r1.status, 204);
+    xhr_send(a, &id, r#"["  \u0000\n\r "]"#).await;
     r.expect("data: a[\"  \\u0000\\n\\r \"]\r\n\r\n").await;
     let msg = format!("\"{}\"", "x".repeat(4096));
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), format!("[{msg}]"))
-            .await
-            .status,
-        204
-    );
+    xhr_send(a, &id, format!("[{msg}]")).await;
     r.expect(&format!("data: a[{msg}]\r\n\r\n")).await;
     r.expect_end().await;
 }
@@ -467,19 +438,11 @@ async fn htmlfile() {
     assert!(head.trim_end().ends_with("c.start();\n    function p(d) {c.message(d);};\n    window.onload = function() {c.stop();};\n  </script>"), "{head}");
     assert!(head.contains("var c = parent.callback;"), "{head}");
     r.expect("<script>\np(\"o\");\n</script>\r\n").await;
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), r#"["x"]"#).await.status,
-        204
-    );
+    xhr_send(a, &id, r#"["x"]"#).await;
     r.expect("<script>\np(\"a[\\\"x\\\"]\");\n</script>\r\n")
         .await;
     let msg = "x".repeat(4096);
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), format!("[\"{msg}\"]"))
-            .await
-            .status,
-        204
-    );
+    xhr_send(a, &id, format!("[\"{msg}\"]")).await;
     r.expect(&format!(
         "<script>\np(\"a[\\\"{msg}\\\"]\");\n</script>\r\n"
     ))
@@ -706,24 +669,15 @@ async fn jsessionid_cookie() {
     assert_eq!(r.text().await, "o\n");
     let r = post(a, &format!("{id}/xhr_send"), r#"["x"]"#).await;
     assert_eq!(r.header("set-cookie"), dummy);
-    let r = request(
+    let r = open_with(
         a,
-        "POST",
-        &format!("{}/xhr", session("cookie_needed_echo")),
+        "cookie_needed_echo",
         &[("cookie", "a=b; JSESSIONID=abcdef")],
-        "",
     )
     .await;
     assert_eq!(r.header("set-cookie"), Some("JSESSIONID=abcdef; path=/"));
     // A value that is not a plain token is not echoed into a header.
-    let r = request(
-        a,
-        "POST",
-        &format!("{}/xhr", session("cookie_needed_echo")),
-        &[("cookie", "JSESSIONID=a,b\"c")],
-        "",
-    )
-    .await;
+    let r = open_with(a, "cookie_needed_echo", &[("cookie", "JSESSIONID=a,b\"c")]).await;
     assert_eq!(r.header("set-cookie"), dummy);
     let r = post(
         a,
@@ -802,12 +756,7 @@ async fn json_unicode_encoding() {
         .collect();
     let raw: String = chars.iter().filter_map(|&c| char::from_u32(c)).collect();
     let escaped: String = chars.iter().map(|c| format!("\\u{c:04x}")).collect();
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), format!("[\"{raw}\"]"))
-            .await
-            .status,
-        204
-    );
+    xhr_send(a, &id, format!("[\"{raw}\"]")).await;
     let body = post(a, &format!("{id}/xhr"), "").await.text().await;
     assert_eq!(body, format!("a[\"{escaped}\"]\n"));
 
@@ -818,12 +767,7 @@ async fn json_unicode_encoding() {
         .filter(|&c| in_ranges(c, CLIENT_ESCAPES))
         .map(|c| format!("\\u{c:04x}"))
         .collect();
-    assert_eq!(
-        post(a, &format!("{id}/xhr_send"), format!("[\"{sent}\"]"))
-            .await
-            .status,
-        204
-    );
+    xhr_send(a, &id, format!("[\"{sent}\"]")).await;
     let body = post(a, &format!("{id}/xhr"), "").await.text().await;
     let echoed: Vec<String> =
         serde_json::from_str(body.trim_end().strip_prefix('a').unwrap()).unwrap();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stomp_runtime::broker::AckMode;
+use stomp_runtime::client::{Client, Subscription};
 use stomp_runtime::frame::Command;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -241,11 +242,50 @@ struct SessionJob {
     stop: CancellationToken,
 }
 
+/// One held session: STOMP spoken by hand over a pre-bound socket, or the library client
+/// (SockJS, which has no pre-bound socket).
+enum Held {
+    Raw(RawSession),
+    Client {
+        _client: Client,
+        subscription: Subscription,
+    },
+}
+
+impl Held {
+    /// Opens a session and subscribes to `destination`.
+    async fn open(job: &SessionJob) -> Result<Self, String> {
+        if job.target.scheme == Scheme::SockJs {
+            let client = job.target.connect().await.map_err(|e| e.to_string())?;
+            let subscription = client
+                .subscribe(&job.destination, AckMode::Auto)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Held::Client {
+                _client: client,
+                subscription,
+            });
+        }
+        let mut s = RawSession::open(&job.target, job.server, job.source).await?;
+        s.subscribe(&job.destination).await?;
+        Ok(Held::Raw(s))
+    }
+
+    /// Waits for the next delivery: `Some(true)` for a MESSAGE, `Some(false)` for another
+    /// frame, `None` once the session ended.
+    async fn next(&mut self) -> Option<bool> {
+        match self {
+            Held::Raw(s) => match s.next_frame().await {
+                Ok(Some(f)) => Some(f.command == Command::Message),
+                Ok(None) | Err(_) => None,
+            },
+            Held::Client { subscription, .. } => subscription.next().await.map(|_| true),
+        }
+    }
+}
+
 impl SessionJob {
     async fn run(self) {
-        if self.target.scheme == Scheme::SockJs {
-            return self.run_client().await;
-        }
         let opening = async {
             let _permit = self
                 .permits
@@ -253,9 +293,8 @@ impl SessionJob {
                 .await
                 .map_err(|_| "stopped".to_owned())?;
             let t0 = Instant::now();
-            let mut s = RawSession::open(&self.target, self.server, self.source).await?;
-            s.subscribe(&self.destination).await?;
-            Ok::<_, String>((s, t0.elapsed()))
+            let held = Held::open(&self).await?;
+            Ok::<_, String>((held, t0.elapsed()))
         };
         let mut session = tokio::select! {
             _ = self.stop.cancelled() => return,
@@ -272,65 +311,20 @@ impl SessionJob {
         };
         drop(self.opened);
         loop {
-            let frame = tokio::select! {
+            let delivery = tokio::select! {
                 _ = self.stop.cancelled() => return,
-                f = session.next_frame() => f,
+                d = session.next() => d,
             };
-            match frame {
-                Ok(Some(f)) if f.command == Command::Message => {
+            match delivery {
+                Some(true) => {
                     self.received.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => {
+                Some(false) => {}
+                None => {
                     self.closed.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
-        }
-    }
-}
-
-impl SessionJob {
-    /// The same, through the library client (SockJS).
-    async fn run_client(self) {
-        let opening = async {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| "stopped".to_owned())?;
-            let t0 = Instant::now();
-            let client = self.target.connect().await.map_err(|e| e.to_string())?;
-            let sub = client
-                .subscribe(&self.destination, AckMode::Auto)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((client, sub, t0.elapsed()))
-        };
-        let (_client, mut sub) = tokio::select! {
-            _ = self.stop.cancelled() => return,
-            r = opening => match r {
-                Ok((client, sub, took)) => {
-                    let _ = self.opened.send(Ok(took));
-                    (client, sub)
-                }
-                Err(e) => {
-                    let _ = self.opened.send(Err(e));
-                    return;
-                }
-            },
-        };
-        drop(self.opened);
-        loop {
-            let message = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                m = sub.next() => m,
-            };
-            if message.is_none() {
-                self.closed.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            self.received.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
