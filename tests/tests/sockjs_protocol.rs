@@ -874,3 +874,51 @@ async fn sessions_are_bounded_and_abandoned_ones_reaped() {
         "o\n"
     );
 }
+
+/// Lets in requests carrying `x-let-in`, and echoes what the session knows of its
+/// connection.
+struct Gatekeeper;
+
+#[stomp_runtime::async_trait]
+impl stomp_runtime::transport::sockjs::SockJsHandler for Gatekeeper {
+    fn accept(
+        &self,
+        request: &actix_web::HttpRequest,
+        connection: stomp_runtime::transport::ConnectionInfo,
+    ) -> actix_web::Result<stomp_runtime::transport::ConnectionInfo> {
+        if request.headers().contains_key("x-let-in") {
+            Ok(connection)
+        } else {
+            Err(actix_web::error::ErrorForbidden("no x-let-in header"))
+        }
+    }
+
+    async fn on_connection(&self, conn: stomp_runtime::transport::sockjs::SockJsConnection) {
+        let info = conn.info();
+        let peer = info.remote_addr.map(|a| a.ip().to_string());
+        let _ = conn
+            .send(format!("{} {}", info.transport, peer.unwrap_or_default()))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_decides_who_opens_a_session() {
+    let endpoint = SockJs::new(Gatekeeper, SockJsConfig::default());
+    let stomp = StompServer::builder().build().expect("default config");
+    let s = start_app(stomp, endpoint.mount("/gate")).await;
+    let a = s.http_addr;
+    let r = post(a, &format!("{}/xhr", session("gate")), "").await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().await.contains("no x-let-in header"));
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{a}{}/websocket", session("gate")));
+    assert!(refused.await.is_err(), "WebSocket sessions are checked too");
+    assert_eq!(endpoint.sessions(), 0);
+
+    let id = session("gate");
+    let open = request(a, "POST", &format!("{id}/xhr"), &[("x-let-in", "1")], "").await;
+    assert_eq!(open.text().await, "o\n");
+    let r = post(a, &format!("{id}/xhr"), "").await;
+    assert_eq!(r.text().await, "a[\"sockjs-xhr 127.0.0.1\"]\n");
+}

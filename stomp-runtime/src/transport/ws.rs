@@ -148,12 +148,17 @@ impl StompServer {
         }
     }
 
-    /// Decides whether an HTTP request may open a STOMP session: every HTTP transport
+    /// Decides whether an HTTP request may open a STOMP session, and completes what the
+    /// session will know of its connection (the handshake principal). Every HTTP transport
     /// (WebSocket upgrades and SockJS sessions) runs it before the session exists, so the
     /// origin and handshake-principal checks placed here hold for all of them.
-    pub(crate) fn accept_handshake(&self, req: &HttpRequest) -> actix_web::Result<()> {
+    pub(crate) fn handshake(
+        &self,
+        req: &HttpRequest,
+        connection: ConnectionInfo,
+    ) -> actix_web::Result<ConnectionInfo> {
         let _ = req;
-        Ok(())
+        Ok(connection)
     }
 
     /// Upgrades one HTTP request to a STOMP WebSocket session (for custom routes).
@@ -165,7 +170,7 @@ impl StompServer {
         if self.is_draining() {
             return Ok(HttpResponse::ServiceUnavailable().body("server shutting down"));
         }
-        self.accept_handshake(&req)?;
+        let connection = self.handshake(&req, ConnectionInfo::new("websocket", req.peer_addr()))?;
         let protocols: Vec<&str> = choose_subprotocol(&req).into_iter().collect();
         let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
         let limits = &self.inner.config.limits;
@@ -177,7 +182,6 @@ impl StompServer {
             .max_continuation_size(max_message);
         debug!(peer = ?req.peer_addr(), subprotocol = ?protocols.first(), "websocket upgrade");
         let inner = self.inner.clone();
-        let connection = ConnectionInfo::new("websocket", req.peer_addr());
         actix_web::rt::spawn(async move {
             let source = WsSource {
                 stream,

@@ -56,13 +56,14 @@ mod session;
 mod stomp;
 mod websocket;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 
 pub use session::SessionClosed;
+
+use crate::transport::ConnectionInfo;
 use session::{CloseReason, Registry, Session};
 
 /// Settings of one SockJS endpoint. Defaults follow sockjs-node and Spring.
@@ -114,11 +115,17 @@ impl Default for SockJsConfig {
 /// Implemented for every `Fn(SockJsConnection) -> impl Future<Output = ()>`.
 #[crate::async_trait]
 pub trait SockJsHandler: Send + Sync + 'static {
-    /// Decides whether the request opening a session may do so; an error is the response.
-    /// Runs for every transport, before the session exists. Accepts everything by default.
-    fn accept(&self, request: &HttpRequest) -> actix_web::Result<()> {
+    /// Decides whether the request opening a session may do so (an error is the response),
+    /// and may complete what the session knows of its connection (say, a principal
+    /// authenticated from the request). Runs for every transport, before the session
+    /// exists. Accepts everything as it is by default.
+    fn accept(
+        &self,
+        request: &HttpRequest,
+        connection: ConnectionInfo,
+    ) -> actix_web::Result<ConnectionInfo> {
         let _ = request;
-        Ok(())
+        Ok(connection)
     }
 
     /// Runs one session until it ends: read with [`SockJsConnection::recv`] until `None`,
@@ -137,29 +144,10 @@ where
     }
 }
 
-/// What is known of the request that opened a session.
-#[derive(Clone, Debug)]
-pub struct ConnectionInfo {
-    /// The client's address.
-    pub peer_addr: Option<SocketAddr>,
-    /// The transport that opened the session (`websocket`, `xhr_streaming`, `xhr`, ...).
-    pub transport: &'static str,
-    /// The `Origin` header, if any.
-    pub origin: Option<String>,
-}
-
-impl ConnectionInfo {
-    fn from_request(req: &HttpRequest, transport: &'static str) -> Self {
-        Self {
-            peer_addr: req.peer_addr(),
-            transport,
-            origin: req
-                .headers()
-                .get(actix_web::http::header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        }
-    }
+/// What is known of the request that opened a session: the transport is `sockjs-` and
+/// the SockJS transport's name (`sockjs-websocket`, `sockjs-xhr_streaming`, ...).
+pub(crate) fn connection_info(req: &HttpRequest, transport: &'static str) -> ConnectionInfo {
+    ConnectionInfo::new(transport, req.peer_addr())
 }
 
 /// One SockJS session as its handler sees it: text messages in and out. Cheap to clone.

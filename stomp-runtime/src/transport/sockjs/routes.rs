@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use super::frame::{self, PayloadError};
 use super::receiver::{self, Format, ReceiveLimits};
 use super::session::{OpenError, Session};
-use super::{ConnectionInfo, Endpoint, RawWebSocket, websocket};
+use super::{Endpoint, RawWebSocket, connection_info, websocket};
 
 /// One year: how long clients may cache the iframe page and preflight answers.
 const ONE_YEAR: Duration = Duration::from_secs(31_536_000);
@@ -291,16 +291,24 @@ async fn dispatch(ep: Arc<Endpoint>, req: HttpRequest, body: web::Payload) -> Ht
     let options = method == Method::OPTIONS;
     match transport {
         "xhr" | "xhr_streaming" | "xhr_send" if options => preflight(&req, "OPTIONS, POST"),
-        "xhr" if post => receive(&ep, &req, &id, "xhr", Format::XhrPolling),
-        "xhr_streaming" if post => receive(&ep, &req, &id, "xhr_streaming", Format::XhrStreaming),
+        "xhr" if post => receive(&ep, &req, &id, "sockjs-xhr", Format::XhrPolling),
+        "xhr_streaming" if post => {
+            receive(&ep, &req, &id, "sockjs-xhr_streaming", Format::XhrStreaming)
+        }
         "xhr_send" if post => send(&ep, &req, &id, body, false).await,
-        "eventsource" if get => receive(&ep, &req, &id, "eventsource", Format::EventSource),
+        "eventsource" if get => receive(&ep, &req, &id, "sockjs-eventsource", Format::EventSource),
         "htmlfile" if get => match callback(&req) {
-            Ok(callback) => receive(&ep, &req, &id, "htmlfile", Format::HtmlFile { callback }),
+            Ok(callback) => receive(
+                &ep,
+                &req,
+                &id,
+                "sockjs-htmlfile",
+                Format::HtmlFile { callback },
+            ),
             Err(why) => server_error(why),
         },
         "jsonp" if get => match callback(&req) {
-            Ok(callback) => receive(&ep, &req, &id, "jsonp", Format::Jsonp { callback }),
+            Ok(callback) => receive(&ep, &req, &id, "sockjs-jsonp", Format::Jsonp { callback }),
             Err(why) => server_error(why),
         },
         "jsonp_send" if post => send(&ep, &req, &id, body, true).await,
@@ -342,8 +350,9 @@ fn open(
     if let Some(session) = ep.registry.get(id) {
         return Ok(session);
     }
-    ep.handler
-        .accept(req)
+    let info = ep
+        .handler
+        .accept(req, connection_info(req, transport))
         .map_err(|e| Box::new(e.error_response()))?;
     let mut slot = None;
     let (session, new) = ep
@@ -359,7 +368,6 @@ fn open(
         .map_err(|OpenError::TooMany| Box::new(too_many()))?;
     if new {
         let slot = slot.expect("a new session took a slot");
-        let info = ConnectionInfo::from_request(req, transport);
         tokio::spawn(super::run_session(
             ep.clone(),
             session.clone(),

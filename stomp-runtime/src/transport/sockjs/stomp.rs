@@ -10,6 +10,7 @@ use super::{RawWebSocket, SockJs, SockJsConfig, SockJsConnection, SockJsHandler}
 use crate::server::StompServer;
 use crate::session::driver::{self, FrameSink, FrameSource};
 use crate::session::outbound::Out;
+use crate::transport::ConnectionInfo;
 
 /// Serves STOMP sessions over SockJS.
 struct StompOverSockJs {
@@ -18,13 +19,19 @@ struct StompOverSockJs {
 
 #[crate::async_trait]
 impl SockJsHandler for StompOverSockJs {
-    fn accept(&self, request: &HttpRequest) -> actix_web::Result<()> {
-        self.server.accept_handshake(request)
+    fn accept(
+        &self,
+        request: &HttpRequest,
+        connection: ConnectionInfo,
+    ) -> actix_web::Result<ConnectionInfo> {
+        // The WebSocket upgrade's own checks, so that SockJS is no way around them.
+        self.server.handshake(request, connection)
     }
 
     async fn on_connection(&self, connection: SockJsConnection) {
         driver::run(
             self.server.inner.clone(),
+            connection.info().clone(),
             Source(connection.clone()),
             Sink(connection),
         )

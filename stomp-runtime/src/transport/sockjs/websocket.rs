@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::frame;
 use super::routes::too_many;
 use super::session::{Attach, Session};
-use super::{ConnectionInfo, Endpoint};
+use super::{Endpoint, connection_info};
 
 /// Refuses what is not a WebSocket upgrade, with the protocol's reasons.
 fn check_upgrade(req: &HttpRequest) -> Option<HttpResponse> {
@@ -66,7 +66,12 @@ fn start(
     if let Some(refused) = check_upgrade(&req) {
         return Ok(refused);
     }
-    ep.handler.accept(&req)?;
+    let transport = if framed {
+        "sockjs-websocket"
+    } else {
+        "sockjs-raw-websocket"
+    };
+    let info = ep.handler.accept(&req, connection_info(&req, transport))?;
     let Ok(slot) = ep.registry.slot(ep.config.max_sessions) else {
         return Ok(too_many());
     };
@@ -83,7 +88,6 @@ fn start(
     let Attach::Receiving { token, .. } = session.attach() else {
         unreachable!("a new session has no receiver");
     };
-    let info = ConnectionInfo::from_request(&req, "websocket");
     tokio::spawn(super::run_session(
         ep.clone(),
         session.clone(),
