@@ -201,3 +201,25 @@ async fn an_abandoned_sockjs_session_ends_its_stomp_session() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_reaches_sockjs_sessions_and_refuses_new_ones() {
+    let server = serve(StompServer::builder(), SockJsConfig::default()).await;
+    let client = Client::connect_sockjs(&url(&server), ConnectOptions::new())
+        .await
+        .unwrap();
+    let stomp = server.stomp.clone();
+    let report = tokio::spawn(async move { stomp.shutdown(WAIT).await });
+    match timeout(WAIT, client.closed())
+        .await
+        .expect("closed in time")
+    {
+        Some(ClientError::Server { message, .. }) => assert_eq!(message, "server shutting down"),
+        other => panic!("expected the server's ERROR, got {other:?}"),
+    }
+    let report = report.await.expect("shutdown runs");
+    assert_eq!((report.connections, report.forced), (1, 0));
+    let r = stomp_tests::http::post(server.http_addr, "/ws/000/late/xhr", "").await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().await.contains("server shutting down"));
+}

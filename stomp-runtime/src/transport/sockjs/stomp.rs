@@ -24,6 +24,11 @@ impl SockJsHandler for StompOverSockJs {
         request: &HttpRequest,
         connection: ConnectionInfo,
     ) -> actix_web::Result<ConnectionInfo> {
+        if self.server.is_draining() {
+            return Err(actix_web::error::ErrorServiceUnavailable(
+                "server shutting down",
+            ));
+        }
         // The WebSocket upgrade's own checks, so that SockJS is no way around them.
         self.server.handshake(request, connection)
     }
