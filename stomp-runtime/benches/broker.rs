@@ -1,5 +1,6 @@
 //! Fan-out through the in-memory broker without sockets: one message published to a topic
-//! with 100 and 1,000 subscribers whose sinks only count.
+//! with 100 and 1,000 subscribers whose sinks only count; and the cost of a publish when
+//! 10,000 sessions each hold a subscription on a distinct pattern.
 //!
 //! `cargo bench -p stomp-runtime --bench broker`. Each iteration creates the message (as a
 //! SEND does) and publishes it; the elements throughput is deliveries per second.
@@ -103,5 +104,68 @@ fn fanout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fanout);
+/// Sessions, each subscribed to its own pattern.
+const PATTERN_SESSIONS: usize = 10_000;
+
+/// Half the sessions watch `/topic/sensor.{i}.*`, the other half `/topic/site.{i}.**`: no
+/// two patterns alike, as when every device or user follows its own subtree.
+fn pattern_of(i: usize) -> String {
+    if i.is_multiple_of(2) {
+        format!("/topic/sensor.{i}.*")
+    } else {
+        format!("/topic/site.{i}.**")
+    }
+}
+
+fn patterns(c: &mut Criterion) {
+    let body = Bytes::from(vec![b'x'; 128]);
+    let broker = SimpleBroker::new(["/topic"], ["/queue"]);
+    let sinks: Vec<Arc<CountingSink>> = (0..PATTERN_SESSIONS)
+        .map(|_| Arc::new(CountingSink::default()))
+        .collect();
+    for (i, sink) in sinks.iter().enumerate() {
+        now(broker.subscribe(Subscription {
+            session_id: Arc::from(format!("session-{i}")),
+            id: "sub-0".into(),
+            destination: pattern_of(i),
+            ack: AckMode::Auto,
+            sink: sink.clone(),
+        }))
+        .expect("pattern subscription accepted");
+    }
+    let mut g = c.benchmark_group("patterns_10000_sessions");
+    g.throughput(Throughput::Elements(1));
+    // (name, destination, how many subscriptions it reaches)
+    for (name, destination, reaches) in [
+        ("publish_matching_one", "/topic/sensor.4242.temperature", 1),
+        ("publish_matching_one_deep", "/topic/site.4243.hall.door", 1),
+        ("publish_matching_none", "/topic/news.today", 0),
+    ] {
+        let before: u64 = sinks
+            .iter()
+            .map(|s| s.delivered.load(Ordering::Relaxed))
+            .sum();
+        now(broker.publish(BrokerMessage::new(
+            destination,
+            None,
+            Headers::new(),
+            body.clone(),
+        )))
+        .expect("published");
+        let after: u64 = sinks
+            .iter()
+            .map(|s| s.delivered.load(Ordering::Relaxed))
+            .sum();
+        assert_eq!(after - before, reaches, "{destination}");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let m = BrokerMessage::new(destination, None, Headers::new(), body.clone());
+                now(broker.publish(black_box(m))).expect("published");
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, fanout, patterns);
 criterion_main!(benches);
