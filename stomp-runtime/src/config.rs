@@ -18,6 +18,10 @@ pub struct Limits {
     /// Bytes queued for one session's socket before it counts as a slow consumer:
     /// 512 KiB, Spring's default send buffer size limit.
     pub max_outbound_bytes: usize,
+    /// Most segments in a subscription's destination pattern (`/topic/a.*` has three).
+    pub max_pattern_segments: usize,
+    /// Most `*` and `**` segments in a subscription's destination pattern.
+    pub max_pattern_wildcards: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +33,8 @@ impl Default for Limits {
             max_subscriptions: 1024,
             max_pending_frames: 1024,
             max_outbound_bytes: 512 * 1024,
+            max_pattern_segments: 32,
+            max_pattern_wildcards: 8,
         }
     }
 }

@@ -174,6 +174,7 @@ impl Flags {
             max_subscriptions: self.max_subscriptions,
             max_pending_frames: self.max_pending_frames,
             max_outbound_bytes: self.max_outbound_bytes,
+            ..Limits::default()
         };
         let builder = if self.relay.is_empty() {
             // The broker is built here rather than with `simple_broker`, which tells queues

@@ -109,6 +109,14 @@ pub enum BrokerError {
         /// Its backlog limit.
         max: usize,
     },
+    /// The destination cannot be subscribed to (a malformed or oversized pattern).
+    #[error("invalid destination `{destination}`: {reason}")]
+    InvalidDestination {
+        /// The destination as given.
+        destination: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An external broker failed.
     #[error("broker unavailable: {0}")]
     Unavailable(String),

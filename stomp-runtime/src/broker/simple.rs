@@ -11,7 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use super::{Broker, BrokerError, BrokerMessage, Delivery, MessageSink, Subscription, pattern};
+use super::pattern::{self, Pattern, PatternTrie};
+use super::{Broker, BrokerError, BrokerMessage, Delivery, MessageSink, Subscription};
 
 /// Default backlog of a queue without subscribers.
 pub const DEFAULT_MAX_BACKLOG: usize = 10_000;
@@ -20,6 +21,8 @@ struct Sub {
     session_id: Arc<str>,
     id: String,
     destination: String,
+    /// Compiled when the destination is a pattern.
+    pattern: Option<Pattern>,
     sink: Arc<dyn MessageSink>,
 }
 
@@ -34,20 +37,68 @@ struct QueueState {
 #[derive(Default)]
 struct State {
     exact: HashMap<String, Vec<Arc<Sub>>>,
-    patterns: Vec<Arc<Sub>>,
+    /// Pattern subscriptions by segment: a publish visits only those that can match.
+    patterns: PatternTrie<Arc<Sub>>,
+    /// Every subscription of each session, so that a closing session is removed without
+    /// scanning the others.
+    by_session: HashMap<Arc<str>, Vec<Arc<Sub>>>,
+    /// Queues with a backlog or an exact subscriber (whose round-robin cursor is kept).
     queues: HashMap<String, QueueState>,
+    /// The round-robin start for queues reached only through patterns, which keep no state.
+    rotor: usize,
 }
 
 impl State {
     fn candidates(&self, destination: &str) -> Vec<Arc<Sub>> {
         let mut out: Vec<Arc<Sub>> = self.exact.get(destination).cloned().unwrap_or_default();
-        out.extend(
-            self.patterns
-                .iter()
-                .filter(|s| pattern::matches(&s.destination, destination))
-                .cloned(),
-        );
+        self.patterns
+            .for_each_match(destination, |s| out.push(s.clone()));
         out
+    }
+
+    fn insert(&mut self, sub: Arc<Sub>) {
+        match &sub.pattern {
+            Some(p) => self.patterns.insert(p, sub.clone()),
+            None => self
+                .exact
+                .entry(sub.destination.clone())
+                .or_default()
+                .push(sub.clone()),
+        }
+        self.by_session
+            .entry(sub.session_id.clone())
+            .or_default()
+            .push(sub);
+    }
+
+    fn remove(&mut self, sub: &Arc<Sub>) {
+        match &sub.pattern {
+            Some(p) => {
+                self.patterns.remove(p, |s| Arc::ptr_eq(s, sub));
+            }
+            None => {
+                if let Some(subs) = self.exact.get_mut(&sub.destination) {
+                    subs.retain(|s| !Arc::ptr_eq(s, sub));
+                    if subs.is_empty() {
+                        self.exact.remove(&sub.destination);
+                        self.forget_idle_queue(&sub.destination);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a queue's state once nothing waits in it and no exact subscriber needs its
+    /// cursor, so that per-session user queues do not pile up.
+    fn forget_idle_queue(&mut self, destination: &str) {
+        if self
+            .queues
+            .get(destination)
+            .is_some_and(|q| q.backlog.is_empty() && !q.draining)
+            && !self.exact.contains_key(destination)
+        {
+            self.queues.remove(destination);
+        }
     }
 }
 
@@ -112,11 +163,21 @@ impl SimpleBroker {
         if eligible.is_empty() {
             return false;
         }
-        let queue = state.queues.entry(message.destination.clone()).or_default();
+        let keeps_cursor = state.exact.contains_key(&message.destination)
+            || state.queues.contains_key(&message.destination);
+        let cursor = if keeps_cursor {
+            &mut state
+                .queues
+                .entry(message.destination.clone())
+                .or_default()
+                .cursor
+        } else {
+            &mut state.rotor
+        };
         for step in 0..eligible.len() {
-            let sub = eligible[(queue.cursor + step) % eligible.len()];
+            let sub = eligible[(*cursor + step) % eligible.len()];
             if sub.sink.offer(message) == Delivery::Delivered {
-                queue.cursor = (queue.cursor + step + 1) % eligible.len();
+                *cursor = (*cursor + step + 1) % eligible.len();
                 return true;
             }
         }
@@ -145,6 +206,7 @@ impl SimpleBroker {
     /// them has room, so a backlog never floods a consumer past its bound.
     fn schedule_drain(shared: &Arc<RwLock<State>>, state: &mut State, destination: &str) {
         let Some(sink) = Self::drain(state, destination) else {
+            state.forget_idle_queue(destination);
             return;
         };
         let queue = state.queues.entry(destination.to_owned()).or_default();
@@ -166,6 +228,7 @@ impl SimpleBroker {
                         && let Some(q) = state.queues.get_mut(&destination)
                     {
                         q.draining = false;
+                        state.forget_idle_queue(&destination);
                     }
                     next
                 };
@@ -179,13 +242,17 @@ impl SimpleBroker {
         });
     }
 
-    fn drain_matching(&self, state: &mut State, pattern_or_destination: &str) {
-        let dests: Vec<String> = state
-            .queues
-            .iter()
-            .filter(|(d, q)| !q.backlog.is_empty() && pattern::matches(pattern_or_destination, d))
-            .map(|(d, _)| d.clone())
-            .collect();
+    fn drain_matching(&self, state: &mut State, sub: &Sub) {
+        let dests: Vec<String> = match &sub.pattern {
+            // Bounded by the number of queues holding a backlog.
+            Some(p) => state
+                .queues
+                .iter()
+                .filter(|(d, q)| !q.backlog.is_empty() && p.matches(d))
+                .map(|(d, _)| d.clone())
+                .collect(),
+            None => vec![sub.destination.clone()],
+        };
         for d in dests {
             Self::schedule_drain(&self.state, state, &d);
         }
@@ -214,36 +281,46 @@ impl Broker for SimpleBroker {
             return Err(BrokerError::UnknownDestination(s.destination));
         }
         let queue = self.is_queue(&s.destination);
+        let pattern = if pattern::is_pattern(&s.destination) {
+            // The session checked its configured limits; here only the hard ones apply.
+            let p = pattern::compile(&s.destination, &pattern::Limits::default()).map_err(|e| {
+                BrokerError::InvalidDestination {
+                    destination: s.destination.clone(),
+                    reason: e.reason.to_string(),
+                }
+            })?;
+            Some(p)
+        } else {
+            None
+        };
         let sub = Arc::new(Sub {
             session_id: s.session_id,
             id: s.id,
             destination: s.destination,
+            pattern,
             sink: s.sink,
         });
         let mut state = self.state.write();
-        if pattern::is_pattern(&sub.destination) {
-            state.patterns.push(sub.clone());
-        } else {
-            state
-                .exact
-                .entry(sub.destination.clone())
-                .or_default()
-                .push(sub.clone());
-        }
+        state.insert(sub.clone());
         if queue {
-            self.drain_matching(&mut state, &sub.destination);
+            self.drain_matching(&mut state, &sub);
         }
         Ok(())
     }
 
     async fn unsubscribe(&self, session_id: &str, subscription_id: &str) {
         let mut state = self.state.write();
-        let keep = |s: &Arc<Sub>| !(&*s.session_id == session_id && s.id == subscription_id);
-        state.patterns.retain(keep);
-        state.exact.retain(|_, subs| {
-            subs.retain(keep);
-            !subs.is_empty()
-        });
+        let Some(subs) = state.by_session.get_mut(session_id) else {
+            return;
+        };
+        let Some(at) = subs.iter().position(|s| s.id == subscription_id) else {
+            return;
+        };
+        let sub = subs.swap_remove(at);
+        if subs.is_empty() {
+            state.by_session.remove(session_id);
+        }
+        state.remove(&sub);
     }
 
     async fn publish(&self, message: Arc<BrokerMessage>) -> Result<(), BrokerError> {
@@ -278,11 +355,9 @@ impl Broker for SimpleBroker {
                 sub.sink.deliver(&message);
             }
         }
-        for sub in &state.patterns {
-            if pattern::matches(&sub.destination, &message.destination) {
-                sub.sink.deliver(&message);
-            }
-        }
+        state.patterns.for_each_match(&message.destination, |sub| {
+            sub.sink.deliver(&message);
+        });
         Ok(())
     }
 
@@ -325,16 +400,12 @@ impl Broker for SimpleBroker {
 
     async fn session_closed(&self, session_id: &str) {
         let mut state = self.state.write();
-        state.patterns.retain(|s| &*s.session_id != session_id);
-        state.exact.retain(|_, subs| {
-            subs.retain(|s| &*s.session_id != session_id);
-            !subs.is_empty()
-        });
-        // Round-robin cursors of queues with nothing waiting are cheap to lose; dropping
-        // them keeps per-session user queues from piling up.
-        state
-            .queues
-            .retain(|_, q| !q.backlog.is_empty() || q.draining);
+        let Some(subs) = state.by_session.remove(session_id) else {
+            return;
+        };
+        for sub in &subs {
+            state.remove(sub);
+        }
     }
 }
 
@@ -462,5 +533,62 @@ mod tests {
         assert_eq!(*one.got.lock(), ["1"]);
         assert_eq!(*all.got.lock(), ["1", "2"]);
         assert!(b.publish(msg("/elsewhere", "x")).await.is_err());
+        b.publish(msg("/topic/rooms.", "3")).await.unwrap();
+        assert_eq!(*one.got.lock(), ["1"], "`*` never matches an empty segment");
+    }
+
+    #[tokio::test]
+    async fn unsubscribe_and_close_remove_pattern_subscriptions() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        let a = Arc::new(Collect::default());
+        let c = Arc::new(Collect::default());
+        sub(&b, "a", "/topic/**", a.clone()).await;
+        sub(&b, "c", "/topic/x.*", c.clone()).await;
+        b.publish(msg("/topic/x.y", "1")).await.unwrap();
+        b.unsubscribe("a", "0").await;
+        b.publish(msg("/topic/x.y", "2")).await.unwrap();
+        b.session_closed("c").await;
+        b.publish(msg("/topic/x.y", "3")).await.unwrap();
+        assert_eq!(*a.got.lock(), ["1"]);
+        assert_eq!(*c.got.lock(), ["1", "2"]);
+        let state = b.state.read();
+        assert!(state.patterns.is_empty() && state.by_session.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_pattern_past_the_hard_limit_is_refused() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        let long = format!("/topic{}", "/*".repeat(pattern::MAX_SEGMENTS));
+        let err = b
+            .subscribe(Subscription {
+                session_id: Arc::from("s"),
+                id: "0".into(),
+                destination: long,
+                ack: super::super::AckMode::Auto,
+                sink: Arc::new(Collect::default()),
+            })
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(err, BrokerError::InvalidDestination { .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pattern_subscriber_drains_matching_queue_backlogs() {
+        let b = SimpleBroker::new(["/topic"], ["/queue"]);
+        b.publish(msg("/queue/jobs.a", "1")).await.unwrap();
+        b.publish(msg("/queue/jobs.b", "2")).await.unwrap();
+        b.publish(msg("/queue/other", "3")).await.unwrap();
+        let s = Arc::new(Collect::default());
+        sub(&b, "s1", "/queue/jobs.*", s.clone()).await;
+        let mut got = s.got.lock().clone();
+        got.sort();
+        assert_eq!(got, ["1", "2"]);
+        // Drained queues leave no state behind; the other keeps its backlog.
+        let state = b.state.read();
+        assert_eq!(state.queues.len(), 1);
+        assert!(state.queues.contains_key("/queue/other"));
     }
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tracing::{debug, warn};
 
 use crate::advice::InboundContext;
-use crate::broker::{AckMode, BrokerMessage, Subscription};
+use crate::broker::{AckMode, BrokerMessage, Subscription, pattern};
 use crate::config::{negotiate_interval, parse_heartbeat};
 use crate::events::SessionEvent;
 use crate::frame::{Command, Frame, Version};
@@ -498,6 +498,16 @@ impl Session {
                 "no route for destination",
                 format!("Cannot subscribe to `{destination}`: it is under no broker prefix."),
             ));
+        }
+        if pattern::is_pattern(&broker_destination) {
+            let limits = &self.server.config.limits;
+            let limits = pattern::Limits {
+                max_segments: limits.max_pattern_segments,
+                max_wildcards: limits.max_pattern_wildcards,
+            };
+            if let Err(e) = pattern::compile(&broker_destination, &limits) {
+                return Err(Fault::new("invalid destination pattern", e.to_string()));
+            }
         }
         let sink = Arc::new(SubscriptionSink::new(self.shared.clone(), &id, ack));
         self.server
