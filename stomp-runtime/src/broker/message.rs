@@ -3,9 +3,9 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::frame::{Frame, Headers, Version, escape_into};
+use crate::frame::{Frame, Headers, Version, message_shared};
 
 /// Headers of a SEND frame that describe the frame itself and are not passed on to
 /// subscribers.
@@ -116,27 +116,52 @@ impl BrokerMessage {
     }
 
     fn encode_shared(&self, version: Version) -> Bytes {
-        let mut head = Vec::with_capacity(128);
-        let mut line = |name: &str, value: &str| {
-            escape_into(name, version, &mut head);
-            head.push(b':');
-            escape_into(value, version, &mut head);
-            head.push(b'\n');
-        };
-        line("destination", &self.destination);
-        line("message-id", &self.message_id);
-        if let Some(ct) = &self.content_type {
-            line("content-type", ct);
+        message_shared(
+            &self.destination,
+            &self.message_id,
+            self.content_type.as_deref(),
+            &self.headers,
+            &self.body,
+            version,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::frame::{Command, Parsed, Parser, message_head};
+
+    #[test]
+    fn a_forwarded_header_cannot_inject_lines_into_a_v10_message() {
+        // A 1.2 sender escapes LF, CR and colons; a 1.0 subscriber gets no escaping at all.
+        let send = Frame::new(Command::Send)
+            .header("destination", "/topic/a")
+            .header("x", "1\ncontent-length:0\r\nevil:yes")
+            .header("y\ncontent-type:evil", "2")
+            .body("hello");
+        let message = BrokerMessage::from_send(&send, "/topic/a");
+        for version in Version::ALL {
+            let mut wire = BytesMut::from(&message_head("s", None, version)[..]);
+            wire.extend_from_slice(message.shared_encoding(version));
+            let mut parser = Parser::new(&Limits::default());
+            parser.set_version(version);
+            let Ok(Some(Parsed::Frame(got))) = parser.parse(&mut wire) else {
+                panic!("{version}: one MESSAGE")
+            };
+            assert!(wire.is_empty(), "{version}: nothing after the frame");
+            assert_eq!(got.get("evil"), None, "{version}");
+            assert_eq!(got.get("content-length"), Some("5"), "{version}");
+            assert_eq!(got.get("content-type"), None, "{version}");
+            assert_eq!(&got.body[..], b"hello", "{version}");
+            if version == Version::V1_0 {
+                assert_eq!(got.get("x"), Some("1 content-length:0  evil:yes"));
+            } else {
+                assert_eq!(got.get("x"), Some("1\ncontent-length:0\r\nevil:yes"));
+            }
         }
-        line("content-length", &self.body.len().to_string());
-        for (k, v) in self.headers.iter() {
-            line(k, v);
-        }
-        let mut out = BytesMut::with_capacity(head.len() + self.body.len() + 2);
-        out.put_slice(&head);
-        out.put_u8(b'\n');
-        out.put_slice(&self.body);
-        out.put_u8(0);
-        out.freeze()
     }
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 pub use bytestring::ByteString;
 
 pub use encoder::encode_into;
+pub(crate) use encoder::{message_head, message_shared};
 pub use escape::{EscapeError, escape_into, unescape};
 pub use parser::{FrameError, Parsed, Parser};
 

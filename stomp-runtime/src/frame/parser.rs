@@ -64,6 +64,10 @@ pub enum FrameError {
     /// The byte after `content-length` bytes of body is not NUL.
     #[error("frame body is not terminated by NUL after content-length bytes")]
     MissingNul,
+    /// A NUL byte in a header line: clients end frames at NUL, so it could smuggle a
+    /// frame end into what others receive.
+    #[error("header line holds a NUL byte")]
+    NulInHeader,
     /// A carriage return not followed by a line feed.
     #[error("carriage return not followed by line feed")]
     StrayCarriageReturn,
@@ -267,6 +271,9 @@ impl Parser {
                     size: line_len,
                     max: self.max_line,
                 });
+            }
+            if self.lines > 0 && memchr0(&buf[self.line_start..line_end]).is_some() {
+                return Err(FrameError::NulInHeader);
             }
             self.scan = nl + 1;
             if line_len == 0 && self.lines > 0 {

@@ -393,11 +393,9 @@ fn v11_encodes_three_escapes_and_leaves_cr_raw() {
 
 #[test]
 fn v10_encodes_without_escaping() {
+    // A CR, which a reader may take for the start of a CRLF, becomes a space.
     let frame = Frame::new(Command::Send).header("k\\", "a:b\\c\r");
-    assert_eq!(
-        frame.encode(Version::V1_0),
-        &b"SEND\nk\\:a:b\\c\r\n\n\0"[..]
-    );
+    assert_eq!(frame.encode(Version::V1_0), &b"SEND\nk\\:a:b\\c \n\n\0"[..]);
     let frame = Frame::new(Command::Send).header("k", "a:b\\c");
     assert_eq!(
         parse_one(Version::V1_0, &frame.encode(Version::V1_0)).unwrap(),
@@ -430,6 +428,50 @@ fn unescaped_headers_cannot_smuggle_other_headers() {
             "{command} {version}"
         );
         assert_eq!(&parsed.body[..], b"hello");
+    }
+}
+
+#[test]
+fn nul_in_a_header_is_refused_by_the_parser() {
+    for version in Version::ALL {
+        for wire in [
+            &b"SEND\ndestination:/a\nx:a\0b\n\nbody\0"[..],
+            &b"SEND\ndestination:/a\nx\0y:v\n\n\0"[..],
+            &b"MESSAGE\ndestination:/a\0\n\n\0"[..],
+        ] {
+            assert_eq!(
+                parse_one(version, wire),
+                Err(FrameError::NulInHeader),
+                "{version} {wire:?}"
+            );
+        }
+        // In the body, with content-length, NUL is data.
+        let ok = parse_one(version, b"SEND\ncontent-length:3\n\na\0b\0").unwrap();
+        assert_eq!(&ok.body[..], b"a\0b");
+    }
+}
+
+#[test]
+fn nul_never_reaches_the_wire_in_a_header() {
+    for version in Version::ALL {
+        for command in [Command::Message, Command::Connected] {
+            let frame = Frame::new(command)
+                .header("x", "a\0b")
+                .header("bad\0name", "v")
+                .header("destination", "/queue/a");
+            let wire = frame.encode(version);
+            let head_end = wire.len() - 1;
+            assert!(
+                !wire[..head_end].contains(&0),
+                "{command} {version}: {wire:?}"
+            );
+            let parsed = parse_one(version, &wire).unwrap();
+            assert_eq!(
+                headers_of(&parsed),
+                [("x", "a b"), ("destination", "/queue/a")],
+                "{command} {version}"
+            );
+        }
     }
 }
 
@@ -1279,7 +1321,10 @@ fn representable(command: Command, version: Version, name: &str, value: &str) ->
     if value.ends_with('\r') && !(escaped && version == Version::V1_2) {
         return false;
     }
-    escaped || !(name.contains([':', '\n']) || value.contains('\n'))
+    if name.contains('\0') || value.contains('\0') {
+        return false;
+    }
+    escaped || !(name.contains([':', '\n', '\r']) || value.contains(['\n', '\r']))
 }
 
 /// Changes `name:value` as little as needed to make it [`representable`].
@@ -1291,9 +1336,12 @@ fn make_representable(
 ) -> (String, String) {
     let escaped = command.escapes_headers() && version != Version::V1_0;
     let (mut name, mut value) = if escaped {
-        (name.to_owned(), value.to_owned())
+        (name.replace('\0', "_"), value.replace('\0', "_"))
     } else {
-        (name.replace([':', '\n'], "_"), value.replace('\n', "_"))
+        (
+            name.replace([':', '\n', '\r', '\0'], "_"),
+            value.replace(['\n', '\r', '\0'], "_"),
+        )
     };
     if name.is_empty() || name == "content-length" {
         name.insert(0, '_');
@@ -1551,6 +1599,41 @@ proptest! {
                 prop_assert_eq!(&chunked.buf, &whole.buf);
             }
         }
+    }
+
+    #[test]
+    fn the_shared_message_encoder_writes_what_frame_encode_writes(
+        frame in any_frame(),
+        version in any_version(),
+        subscription in header_text(1),
+        ack in prop::option::of(any::<u64>()),
+    ) {
+        // What a subscriber receives from the broker (per-subscription head + shared part)
+        // is byte for byte the MESSAGE frame the general encoder makes of the same headers.
+        let forwarded = frame.headers.filter(|k| k != "content-length");
+        let mut whole = Frame::new(Command::Message).header("subscription", subscription.as_str());
+        if let Some(id) = ack {
+            whole = whole.header("ack", id.to_string());
+        }
+        whole = whole
+            .header("destination", "/topic/t")
+            .header("message-id", "m-1")
+            .header("content-type", "text/plain")
+            .header("content-length", frame.body.len().to_string());
+        for (k, v) in forwarded.iter() {
+            whole = whole.header(k, v);
+        }
+        whole.body = frame.body.clone();
+        let mut split = super::message_head(&subscription, ack, version).to_vec();
+        split.extend_from_slice(&super::message_shared(
+            "/topic/t",
+            "m-1",
+            Some("text/plain"),
+            &forwarded,
+            &frame.body,
+            version,
+        ));
+        prop_assert_eq!(&split[..], &whole.encode(version)[..]);
     }
 
     #[test]

@@ -7,14 +7,14 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::outbound::{Out, Outbound};
 use crate::advice::{ChannelInterceptor, Deliver, OutboundContext};
 use crate::broker::{AckMode, BrokerMessage, Delivery, MessageSink};
-use crate::frame::{Version, escape_into};
+use crate::frame::{Version, message_head};
 
 /// A delivered message awaiting ACK or NACK.
 #[derive(Debug)]
@@ -73,15 +73,12 @@ pub(crate) struct SubscriptionSink {
 
 impl SubscriptionSink {
     pub(crate) fn new(shared: Arc<SessionShared>, id: &str, ack: AckMode) -> Self {
-        let mut head = Vec::with_capacity(32 + id.len());
-        head.extend_from_slice(b"MESSAGE\nsubscription:");
-        escape_into(id, shared.version(), &mut head);
-        head.push(b'\n');
+        let head = message_head(id, None, shared.version());
         Self {
             shared,
             id: Arc::from(id),
             ack,
-            head: Bytes::from(head),
+            head,
         }
     }
 }
@@ -148,23 +145,18 @@ impl SubscriptionSink {
             };
         }
         let ack_id = self.shared.next_ack.fetch_add(1, Ordering::Relaxed);
-        let mut head = BytesMut::with_capacity(self.head.len() + 24);
-        head.put_slice(&self.head);
-        if version == Version::V1_2 {
-            head.put_slice(b"ack:");
-            head.put_slice(ack_id.to_string().as_bytes());
-            head.put_u8(b'\n');
-        }
+        let head = if version == Version::V1_2 {
+            message_head(&self.id, Some(ack_id), version)
+        } else {
+            self.head.clone()
+        };
         // Registered before queueing, so an ACK can never arrive for an unknown message.
         self.shared.pending.lock().push_back(Pending {
             ack_id,
             subscription: self.id.clone(),
             message: message.clone(),
         });
-        let out = Out::Message {
-            head: head.freeze(),
-            shared,
-        };
+        let out = Out::Message { head, shared };
         match push(out) {
             Ok(()) => Delivery::Delivered,
             Err(_) => {
