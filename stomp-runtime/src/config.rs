@@ -22,6 +22,9 @@ pub struct Limits {
     pub max_pattern_segments: usize,
     /// Most `*` and `**` segments in a subscription's destination pattern.
     pub max_pattern_wildcards: usize,
+    /// Longest a frame may take to arrive once its first byte has: a peer trickling a frame
+    /// is dropped whatever its heart-beats say. 30 s carries a 64 KiB frame at 2.2 KB/s.
+    pub frame_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -35,6 +38,7 @@ impl Default for Limits {
             max_outbound_bytes: 512 * 1024,
             max_pattern_segments: 32,
             max_pattern_wildcards: 8,
+            frame_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -27,7 +27,7 @@ pub use handler::{
 };
 pub use lifecycle::ShutdownReport;
 pub use security::Principal;
-pub use server::{BuildError, ServerConfig, StompServer, StompServerBuilder};
+pub use server::{BuildError, ServerConfig, StompServer, StompServerBuilder, Usage};
 pub use stomp_derive::{
     after_error, after_returning, around, before, message_exception_handler, message_mapping,
     send_to, send_to_user, session_event, subscribe_mapping,

@@ -245,6 +245,21 @@ impl StompServer {
     pub fn template(&self) -> MessagingTemplate {
         MessagingTemplate::new(self.inner.clone())
     }
+
+    /// What clients hold of the server right now.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            connections: self.inner.lifecycle.len(),
+        }
+    }
+}
+
+/// A snapshot of what clients hold of a server (see [`StompServer::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Connections being served, on every transport, until their session is released.
+    pub connections: usize,
 }
 
 /// Errors found while building a server.

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod proxy;
+pub mod raw_ws;
 pub mod relay;
 pub mod script;
 

@@ -16,8 +16,8 @@
 //! |  8 | truncated frame, then the peer leaves | none: the session is released silently          |
 //! |  9 | undefined escape `\t` (1.2)           | malformed frame (undefined escape `\t`)         |
 //! | 10 | `\r` escape in 1.1                    | malformed frame (undefined escape `\r`)         |
-//! | 11 | oversized frame by content-length     | malformed frame (exceeds the limit of 1024)     |
-//! | 12 | oversized body, no content-length     | malformed frame (exceeds the limit of 1024)     |
+//! | 11 | oversized frame by content-length     | frame too large (... limit of 1024), `receipt-id` |
+//! | 12 | oversized body, no content-length     | frame too large (exceeds the limit of 1024)     |
 //! | 13 | header line too long                  | malformed frame (header line ... limit of 256)  |
 //! | 14 | too many headers                      | malformed frame (... limit of 8)                |
 //! | 15 | invalid content-length                | malformed frame (invalid content-length)        |
@@ -217,14 +217,14 @@ static CASES: &[Case] = &[
         name: "oversized frame by content-length",
         writes: &[
             CONNECT_12,
-            b"SEND\ndestination:/topic/bad\ncontent-length:5000\n\n",
+            b"SEND\ndestination:/topic/bad\ncontent-length:5000\nreceipt:big\n\n",
         ],
-        expect: error("malformed frame", "exceeds the limit of 1024 bytes"),
+        expect: error_receipt("frame too large", "exceeds the limit of 1024 bytes", "big"),
     },
     Case {
         name: "oversized body without content-length",
         writes: &[CONNECT_12, &OVERSIZED_BODY],
-        expect: error("malformed frame", "exceeds the limit of 1024 bytes"),
+        expect: error("frame too large", "exceeds the limit of 1024 bytes"),
     },
     Case {
         name: "header line too long",

@@ -137,6 +137,8 @@ pub struct Parser {
     head: Option<Head>,
     /// Where the NUL search resumes in a body without `content-length`.
     body_scan: usize,
+    /// The `receipt` header of the frame whose head was read last.
+    receipt: Option<String>,
 }
 
 impl Parser {
@@ -152,6 +154,7 @@ impl Parser {
             lines: 0,
             head: None,
             body_scan: 0,
+            receipt: None,
         }
     }
 
@@ -163,6 +166,13 @@ impl Parser {
     /// The version used for unescaping.
     pub fn version(&self) -> Version {
         self.version
+    }
+
+    /// The `receipt` header of the frame being parsed, once its head has been read: an
+    /// error about the frame's body (too large, no NUL) can still answer it. Cleared when
+    /// the next frame starts.
+    pub fn receipt(&self) -> Option<&str> {
+        self.receipt.as_deref()
     }
 
     /// Takes the next frame or heart-beat off the front of `buf`.
@@ -190,6 +200,9 @@ impl Parser {
                     }
                     Some(_) => {}
                 }
+            }
+            if self.scan == 0 {
+                self.receipt = None;
             }
             match self.scan_head(buf)? {
                 Some(head) => {
@@ -307,7 +320,7 @@ impl Parser {
         Ok(None)
     }
 
-    fn build_head(&self, raw: &[u8], len: usize) -> Result<Head, FrameError> {
+    fn build_head(&mut self, raw: &[u8], len: usize) -> Result<Head, FrameError> {
         let text = std::str::from_utf8(raw).map_err(|_| FrameError::InvalidUtf8)?;
         let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let command_line = lines.next().unwrap_or_default();
@@ -337,6 +350,16 @@ impl Parser {
                 Piece::Slice(a, b) => &text[*a..*b] == "content-length",
                 Piece::Owned(n) => n == "content-length",
             };
+            let is_receipt = match &name {
+                Piece::Slice(a, b) => &text[*a..*b] == "receipt",
+                Piece::Owned(n) => n == "receipt",
+            };
+            if is_receipt && self.receipt.is_none() {
+                self.receipt = Some(match &value_piece {
+                    Piece::Slice(a, b) => text[*a..*b].to_owned(),
+                    Piece::Owned(v) => v.clone(),
+                });
+            }
             if is_length && content_length.is_none() {
                 content_length = Some(match &value_piece {
                     Piece::Slice(a, b) => text[*a..*b].to_owned(),

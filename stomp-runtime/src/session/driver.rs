@@ -16,9 +16,10 @@ use std::panic::AssertUnwindSafe;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{Instrument, debug, error};
 
-use super::outbound::{Out, Outbound, OutboundRx};
+use super::outbound::{CloseReason, Out, Outbound, OutboundRx};
 use super::{Flow, Session};
-use crate::frame::{Frame, Parsed, Parser};
+use crate::config::Limits;
+use crate::frame::{Frame, FrameError, Parsed, Parser, Version};
 use crate::server::ServerInner;
 use crate::transport::ConnectionInfo;
 
@@ -35,6 +36,32 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) trait FrameSource {
     /// Appends received bytes to `buf`; `Ok(false)` at end of stream.
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<bool>;
+
+    /// After `read` failed: whether the peer broke the transport's own protocol (an
+    /// oversized or malformed WebSocket frame), which the session answers with an ERROR,
+    /// rather than the connection failing.
+    fn fault(&mut self) -> Option<SourceFault> {
+        None
+    }
+
+    /// Whether part of a transport-level frame has arrived and waits for the rest.
+    fn in_progress(&self) -> bool {
+        false
+    }
+}
+
+/// A transport protocol violation, as the session reports it.
+#[derive(Debug)]
+pub(crate) struct SourceFault {
+    /// The ERROR frame's `message` header.
+    pub(crate) message: &'static str,
+    /// The ERROR frame's body.
+    pub(crate) details: String,
+    /// The start of the offending STOMP frame, if the transport kept it: its `receipt` is
+    /// answered when its head is complete.
+    pub(crate) head: Option<Vec<u8>>,
+    /// How the connection closes.
+    pub(crate) close: CloseReason,
 }
 
 /// The sending half of a transport.
@@ -47,6 +74,11 @@ pub(crate) trait FrameSink {
     async fn heartbeat(&mut self) -> io::Result<()>;
     /// Closes the connection; `error` tells whether it ends because of a fault.
     async fn close(&mut self, error: bool);
+
+    /// Closes the connection for `reason` (transports with close codes tell them apart).
+    async fn close_with(&mut self, reason: CloseReason) {
+        self.close(reason != CloseReason::Normal).await
+    }
 }
 
 /// Runs the connection until it closes, then releases the session.
@@ -103,6 +135,7 @@ async fn run_session<S: FrameSource, K: FrameSink>(
     Box::pin(session.cleanup()).await;
 }
 
+
 async fn read_loop<S: FrameSource>(
     server: &ServerInner,
     session: &mut Session,
@@ -121,15 +154,24 @@ async fn read_loop<S: FrameSource>(
     let heartbeat = session.shared().heartbeat.subscribe();
     let connect_deadline = Instant::now() + server.config.connect_timeout;
     let grace = server.config.heartbeat.grace;
+    let frame_timeout = server.config.limits.frame_timeout;
+    // When the first byte of the frame still incomplete arrived.
+    let mut frame_started: Option<Instant> = None;
     loop {
         // Silence allowed before the peer counts as dead.
-        let deadline = if !session.is_open() {
+        let silence = if !session.is_open() {
             Some(connect_deadline)
         } else {
             let (_, expect) = *heartbeat.borrow();
             (expect > 0).then(|| {
                 Instant::now() + Duration::from_millis((expect as f64 * grace).ceil() as u64)
             })
+        };
+        // However lively, a peer gets `frame_timeout` to finish a frame it started.
+        let frame_deadline = frame_started.map(|t| t + frame_timeout);
+        let deadline = match (silence, frame_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         if buf.is_empty() && buf.capacity() > 0 {
             buf = BytesMut::new();
@@ -152,7 +194,13 @@ async fn read_loop<S: FrameSource>(
             Err(_elapsed) => {
                 // Say how long the peer was given, so a client can tell a slow network from
                 // a misconfigured heart-beat or a missing CONNECT.
-                let (what, details) = if session.is_open() {
+                let (what, details) = if frame_deadline.is_some_and(|d| d <= Instant::now()) {
+                    let ms = frame_timeout.as_millis();
+                    let details = format!(
+                        "A frame was still incomplete {ms} ms after its first byte arrived."
+                    );
+                    ("frame timeout", details)
+                } else if session.is_open() {
                     let (_, expect) = *heartbeat.borrow();
                     let allowed = (expect as f64 * grace).ceil() as u64;
                     let details = format!(
@@ -171,6 +219,19 @@ async fn read_loop<S: FrameSource>(
                 return;
             }
             Ok(Err(e)) => {
+                if let Some(fault) = source.fault() {
+                    let receipt = fault
+                        .head
+                        .as_deref()
+                        .and_then(|head| receipt_of(head, session.version()));
+                    session.protocol_error_with(
+                        fault.message,
+                        &fault.details,
+                        receipt.as_deref(),
+                        fault.close,
+                    );
+                    return;
+                }
                 debug!(session = session.id(), error = %e, "read failed");
                 outbound.kill();
                 return;
@@ -186,6 +247,7 @@ async fn read_loop<S: FrameSource>(
                 Ok(None) => break,
                 Ok(Some(Parsed::HeartBeat)) => {}
                 Ok(Some(Parsed::Frame(frame))) => {
+                    frame_started = None;
                     // Boxed: handling a frame may run a handler with a large future, which
                     // an idle connection should not carry. A panic ends this session with an
                     // ERROR, and its cleanup still runs; other sessions never notice.
@@ -215,10 +277,40 @@ async fn read_loop<S: FrameSource>(
                     }
                 }
                 Err(e) => {
-                    session.protocol_error("malformed frame", &e.to_string());
+                    let (message, close) = match e {
+                        FrameError::FrameTooLarge { .. } => {
+                            ("frame too large", CloseReason::TooBig)
+                        }
+                        _ => ("malformed frame", CloseReason::Normal),
+                    };
+                    let receipt = parser.receipt().map(str::to_owned);
+                    session.protocol_error_with(message, &e.to_string(), receipt.as_deref(), close);
                     return;
                 }
             }
+        }
+        if buf.is_empty() && !source.in_progress() {
+            frame_started = None;
+        } else if frame_started.is_none() {
+            frame_started = Some(Instant::now());
+        }
+    }
+}
+
+/// The `receipt` of the STOMP frame starting `head` (after any heart-beats), if its head is
+/// complete there.
+fn receipt_of(head: &[u8], version: Version) -> Option<String> {
+    let limits = Limits {
+        max_frame_size: usize::MAX,
+        ..Limits::default()
+    };
+    let mut parser = Parser::new(&limits);
+    parser.set_version(version);
+    let mut buf = BytesMut::from(head);
+    loop {
+        match parser.parse(&mut buf) {
+            Ok(Some(Parsed::HeartBeat)) => continue,
+            _ => return parser.receipt().map(str::to_owned),
         }
     }
 }
@@ -270,9 +362,10 @@ async fn write_loop<K: FrameSink>(
         // Write everything queued, then flush once.
         while let Some(item) = batch.pop_front() {
             if matches!(item, Out::Close) {
+                let reason = outbound.close_reason();
                 let close = Box::pin(async {
                     let _ = sink.flush().await;
-                    sink.close(false).await;
+                    sink.close_with(reason).await;
                 });
                 tokio::select! {
                     biased;
@@ -326,7 +419,11 @@ async fn write_loop<K: FrameSink>(
             sink.flush().await
         });
         let _ = timeout(FAREWELL_TIMEOUT, farewell).await;
-        let _ = timeout(FAREWELL_TIMEOUT, Box::pin(sink.close(true))).await;
+        let _ = timeout(
+            FAREWELL_TIMEOUT,
+            Box::pin(sink.close_with(CloseReason::Policy)),
+        )
+        .await;
     }
     // Otherwise killed: the peer is gone, or does not read, or the deadline of a shutdown
     // passed. The socket is dropped without waiting on it.

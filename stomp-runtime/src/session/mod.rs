@@ -23,7 +23,7 @@ use crate::handler::{self, Dispatched, SessionInfo};
 use crate::security::Principal;
 use crate::server::ServerInner;
 use crate::transport::ConnectionInfo;
-use outbound::Outbound;
+use outbound::{CloseReason, Outbound};
 use sink::{SessionShared, SubscriptionSink};
 
 /// What the transport should do after a frame.
@@ -51,6 +51,7 @@ struct Fault {
     message: String,
     details: String,
     extra: Option<(&'static str, String)>,
+    close: CloseReason,
 }
 
 impl Fault {
@@ -59,6 +60,7 @@ impl Fault {
             message: message.into(),
             details: details.into(),
             extra: None,
+            close: CloseReason::Normal,
         }
     }
 }
@@ -210,6 +212,22 @@ impl Session {
     /// Sends an ERROR for a fault found outside any frame (a parse error, a silent peer).
     pub(crate) fn protocol_error(&mut self, message: &str, details: &str) -> Flow {
         self.fail(Fault::new(message, details), None)
+    }
+
+    /// Sends an ERROR answering `receipt` (when the faulty frame's head could be read) and
+    /// closes for `close`.
+    pub(crate) fn protocol_error_with(
+        &mut self,
+        message: &str,
+        details: &str,
+        receipt: Option<&str>,
+        close: CloseReason,
+    ) -> Flow {
+        let fault = Fault {
+            close,
+            ..Fault::new(message, details)
+        };
+        self.fail(fault, receipt)
     }
 
     async fn dispatch(&mut self, frame: Frame) -> Result<Flow, Fault> {
@@ -745,7 +763,12 @@ impl Session {
     }
 
     fn fail(&mut self, fault: Fault, receipt: Option<&str>) -> Flow {
-        warn!(session = %self.shared.id, message = %fault.message, "protocol error");
+        warn!(
+            session = %self.shared.id,
+            message = %fault.message,
+            details = %fault.details,
+            "protocol error"
+        );
         let mut frame = Frame::new(Command::Error).header("message", fault.message);
         if let Some(r) = receipt {
             frame = frame.header("receipt-id", r);
@@ -758,7 +781,7 @@ impl Session {
             frame.body = Bytes::from(fault.details);
         }
         let _ = self.shared.outbound.push_frame(frame.encode(self.version));
-        self.shared.outbound.close();
+        self.shared.outbound.close_with(fault.close);
         self.state = State::Closed;
         Flow::Close
     }

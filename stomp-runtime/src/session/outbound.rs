@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
 };
 
 use bytes::Bytes;
@@ -37,6 +37,43 @@ impl Out {
     }
 }
 
+/// Why a connection closes, for transports that can say (WebSocket close codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// DISCONNECT, or a STOMP error the ERROR frame explains (1000).
+    Normal,
+    /// A frame or message over the size limit (1009).
+    TooBig,
+    /// The peer broke the transport's protocol (1002).
+    Protocol,
+    /// A text message that is not UTF-8 (1007).
+    InvalidData,
+    /// A limit of the server's, such as the slow-consumer bound (1008).
+    Policy,
+}
+
+impl CloseReason {
+    fn from_u8(n: u8) -> Self {
+        match n {
+            1 => CloseReason::TooBig,
+            2 => CloseReason::Protocol,
+            3 => CloseReason::InvalidData,
+            4 => CloseReason::Policy,
+            _ => CloseReason::Normal,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            CloseReason::Normal => 0,
+            CloseReason::TooBig => 1,
+            CloseReason::Protocol => 2,
+            CloseReason::InvalidData => 3,
+            CloseReason::Policy => 4,
+        }
+    }
+}
+
 /// Why the queue refused an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushError {
@@ -56,6 +93,8 @@ struct Shared {
     /// Set to tear the connection down without draining (slow consumer, lost peer).
     killed: AtomicBool,
     overflowed: AtomicBool,
+    /// The [`CloseReason`] of a close the session asked for.
+    close_reason: AtomicU8,
     /// Wakes the writer when an item arrives.
     data: Notify,
     /// Wakes everyone waiting for the kill.
@@ -111,6 +150,7 @@ impl Outbound {
             policy,
             killed: AtomicBool::new(false),
             overflowed: AtomicBool::new(false),
+            close_reason: AtomicU8::new(0),
             data: Notify::new(),
             kill: Notify::new(),
             room: Notify::new(),
@@ -163,8 +203,21 @@ impl Outbound {
 
     /// Asks the writer to flush what is queued, then close.
     pub(crate) fn close(&self) {
+        self.close_with(CloseReason::Normal);
+    }
+
+    /// Asks the writer to flush what is queued, then close for `reason`.
+    pub(crate) fn close_with(&self, reason: CloseReason) {
+        self.shared
+            .close_reason
+            .store(reason.as_u8(), Ordering::Release);
         self.shared.items.lock().push_back(Out::Close);
         self.shared.data.notify_one();
+    }
+
+    /// Why the session asked to close.
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        CloseReason::from_u8(self.shared.close_reason.load(Ordering::Acquire))
     }
 
     /// Tears the connection down at once, without draining.

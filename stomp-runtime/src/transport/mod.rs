@@ -7,6 +7,7 @@
 pub mod sockjs;
 pub mod tcp;
 pub mod ws;
+mod ws_frames;
 
 use std::net::SocketAddr;
 

@@ -4,27 +4,104 @@
 //! the client offers wins; a handshake offering none is accepted too). Text and binary
 //! messages are both read; frames may span messages and one message may hold several.
 
+use std::cell::RefCell;
 use std::io;
+use std::rc::Rc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, ProtocolError};
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tracing::debug;
 
 use crate::frame::Version;
 use crate::server::StompServer;
-use crate::session::driver::{self, FrameSink, FrameSource};
-use crate::session::outbound::Out;
+use crate::session::driver::{self, FrameSink, FrameSource, SourceFault};
+use crate::session::outbound::{CloseReason, Out};
 use crate::transport::ConnectionInfo;
+use crate::transport::ws_frames::{FrameWatch, GuardedPayload, Tripped};
 
 struct WsSource {
     stream: AggregatedMessageStream,
     session: actix_ws::Session,
+    watch: Rc<RefCell<FrameWatch>>,
+    /// What the last failed read ran into, when it was the peer's fault.
+    fault: Option<SourceFault>,
+}
+
+impl WsSource {
+    /// Tells a protocol violation (answered with an ERROR) from a failing connection.
+    fn classify(&mut self, e: &ProtocolError) -> Option<SourceFault> {
+        let fault = |message, details: String, head, close| SourceFault {
+            message,
+            details,
+            head,
+            close,
+        };
+        if let Some(tripped) = self.watch.borrow_mut().take_tripped() {
+            return Some(match tripped {
+                Tripped::TooLarge { size, max, head } => fault(
+                    "frame too large",
+                    format!("WebSocket message of {size} bytes exceeds the limit of {max} bytes"),
+                    Some(head),
+                    CloseReason::TooBig,
+                ),
+                Tripped::ControlTooLong(len) => fault(
+                    "websocket protocol error",
+                    format!("WebSocket control frame of {len} bytes exceeds 125 bytes"),
+                    None,
+                    CloseReason::Protocol,
+                ),
+            });
+        }
+        let protocol = |details: String| {
+            Some(fault(
+                "websocket protocol error",
+                details,
+                None,
+                CloseReason::Protocol,
+            ))
+        };
+        match e {
+            ProtocolError::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
+                let utf8 = io
+                    .get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<std::str::Utf8Error>().is_some());
+                if utf8 {
+                    Some(fault(
+                        "websocket protocol error",
+                        "text message is not valid UTF-8".to_owned(),
+                        None,
+                        CloseReason::InvalidData,
+                    ))
+                } else {
+                    protocol(io.to_string())
+                }
+            }
+            // Reading the connection failed: nothing to answer.
+            ProtocolError::Io(_) => None,
+            ProtocolError::Overflow => Some(fault(
+                "frame too large",
+                "WebSocket message exceeds the size limit".to_owned(),
+                None,
+                CloseReason::TooBig,
+            )),
+            other => protocol(other.to_string()),
+        }
+    }
 }
 
 impl FrameSource for WsSource {
+    fn fault(&mut self) -> Option<SourceFault> {
+        self.fault.take()
+    }
+
+    fn in_progress(&self) -> bool {
+        self.watch.borrow().in_progress()
+    }
+
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<bool> {
         match self.stream.next().await {
             None | Some(Ok(AggregatedMessage::Close(_))) => Ok(false),
@@ -42,7 +119,10 @@ impl FrameSource for WsSource {
                 Ok(true)
             }
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(true),
-            Some(Err(e)) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            Some(Err(e)) => {
+                self.fault = self.classify(&e);
+                Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+            }
         }
     }
 }
@@ -86,15 +166,26 @@ impl FrameSink for WsSink {
     }
 
     async fn close(&mut self, error: bool) {
-        let code = if error {
-            CloseCode::Policy
+        let reason = if error {
+            CloseReason::Policy
         } else {
-            CloseCode::Normal
+            CloseReason::Normal
+        };
+        self.close_with(reason).await
+    }
+
+    async fn close_with(&mut self, reason: CloseReason) {
+        let code = match reason {
+            CloseReason::Normal => CloseCode::Normal,
+            CloseReason::TooBig => CloseCode::Size,
+            CloseReason::Protocol => CloseCode::Protocol,
+            CloseReason::InvalidData => CloseCode::Invalid,
+            CloseReason::Policy => CloseCode::Policy,
         };
         let _ = self
             .session
             .clone()
-            .close(Some(CloseReason {
+            .close(Some(actix_ws::CloseReason {
                 code,
                 description: None,
             }))
@@ -172,10 +263,18 @@ impl StompServer {
         }
         let connection = self.handshake(&req, ConnectionInfo::new("websocket", req.peer_addr()))?;
         let protocols: Vec<&str> = choose_subprotocol(&req).into_iter().collect();
-        let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
         let limits = &self.inner.config.limits;
         // A WebSocket message holds at most one frame's worth of data plus heart-beats.
-        let max_message = limits.max_frame_size + 1024;
+        let max_message = limits.max_frame_size.saturating_add(1024);
+        // The limit applies as each frame header arrives, before its payload is buffered.
+        let (guarded, watch) = GuardedPayload::new(body.into_inner(), max_message);
+        let mut guarded: Payload = Payload::Stream {
+            payload: Box::pin(guarded),
+        };
+        let body = web::Payload::from_request(&req, &mut guarded)
+            .now_or_never()
+            .expect("the payload extractor is ready at once")?;
+        let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
         let stream = stream
             .max_frame_size(max_message)
             .aggregate_continuations()
@@ -186,6 +285,8 @@ impl StompServer {
             let source = WsSource {
                 stream,
                 session: session.clone(),
+                watch,
+                fault: None,
             };
             driver::run(inner, connection, source, WsSink { session }).await;
         });
