@@ -4,13 +4,15 @@
 //   node stompjs_ws.mjs WS_URL                       # round trip (default)
 //   node stompjs_ws.mjs WS_URL --mode listen  --topic T --queue Q --count N
 //   node stompjs_ws.mjs WS_URL --mode publish --topic T --queue Q --count N
+//   node stompjs_ws.mjs WS_URL --mode oversized --count BYTES
 //
 // The round trip covers CONNECT with subprotocol negotiation, SUBSCRIBE with receipts
 // (watchForReceipt), a client-individual queue with ACK, an auto-ack topic, a binary body,
 // a queue holding a message until its first subscriber, UNSUBSCRIBE and DISCONNECT with a
 // receipt. `listen` and `publish` talk to another client through the server (see
 // stomppy_tcp.py, which has the same modes): the listener prints {"ready":true} once
-// subscribed, then one result line.
+// subscribed, then one result line. `oversized` SENDs a body of BYTES bytes with a receipt
+// and reports the ERROR frame and the WebSocket close code it gets back.
 //
 // Prints one JSON line. Exit code 0 only on success; otherwise non-zero with
 // {"ok":false,"error":...}. Installed with `npm ci` in tests/interop.
@@ -53,8 +55,8 @@ function fail(error) {
   finish(false, { error: String(error) });
 }
 
-if (!url || !['roundtrip', 'listen', 'publish'].includes(opts.mode)) {
-  fail('usage: node stompjs_ws.mjs WS_URL [--mode roundtrip|listen|publish] ' +
+if (!url || !['roundtrip', 'listen', 'publish', 'oversized'].includes(opts.mode)) {
+  fail('usage: node stompjs_ws.mjs WS_URL [--mode roundtrip|listen|publish|oversized] ' +
     '[--topic T] [--queue Q] [--count N]');
 }
 setTimeout(() => fail(`overall timeout of ${OVERALL_TIMEOUT_MS} ms`), OVERALL_TIMEOUT_MS).unref();
@@ -285,11 +287,48 @@ async function publish(topic, queue, count) {
   return { sent };
 }
 
+/** One SEND of `bytes` bytes; the server must answer with an ERROR, then close. */
+async function oversized(bytes) {
+  const client = new Client({
+    webSocketFactory: () => new WebSocket(url, ['v12.stomp']),
+    reconnectDelay: 0,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+    debug: s => debugLog.push(`oversized: ${s.slice(0, 200)}`),
+  });
+  const connected = new Promise(resolve => {
+    client.onConnect = resolve;
+  });
+  let error = null;
+  const closed = new Promise(resolve => {
+    client.onStompError = frame => {
+      error = frame;
+    };
+    client.onWebSocketClose = evt => resolve(evt.code);
+  });
+  client.activate();
+  await withTimeout(connected, 'CONNECTED');
+  client.publish({
+    destination: '/topic/interop-oversized',
+    body: 'x'.repeat(bytes),
+    headers: { receipt: 'too-big' },
+  });
+  const code = await withTimeout(closed, 'the close');
+  await client.deactivate();
+  expect(error, 'no ERROR frame before the close');
+  return {
+    error_message: error.headers.message,
+    receipt_id: error.headers['receipt-id'] ?? null,
+    close_code: code,
+  };
+}
+
 try {
   const count = Number.parseInt(opts.count, 10);
   let results;
   if (opts.mode === 'roundtrip') results = await roundTrip();
   else if (opts.mode === 'listen') results = await listen(opts.topic, opts.queue, count);
+  else if (opts.mode === 'oversized') results = await oversized(count);
   else results = await publish(opts.topic, opts.queue, count);
   const pkg = new URL('./node_modules/@stomp/stompjs/package.json', import.meta.url);
   const version = JSON.parse(readFileSync(pkg, 'utf8')).version;

@@ -136,6 +136,22 @@ async fn stompjs_over_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stompjs_oversized_send_gets_an_error_with_its_receipt_then_close_1009() {
+    let server = start_default().await;
+    let client = Client::stompjs(&server);
+    // 1 MiB against the default 64 KiB frame limit, in one WebSocket message.
+    let r = blocking(move || {
+        client
+            .spawn(&["--mode", "oversized", "--count", "1048576"])
+            .result()
+    })
+    .await;
+    assert_eq!(r["error_message"], "frame too large", "{r}");
+    assert_eq!(r["receipt_id"], "too-big", "{r}");
+    assert_eq!(r["close_code"], 1009, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stomppy_over_tcp() {
     let server = start_default().await;
     let client = Client::stomppy(&server);
