@@ -5,8 +5,10 @@
 
 #![warn(missing_docs)]
 
+mod admission;
 pub mod advice;
 pub mod broker;
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod events;

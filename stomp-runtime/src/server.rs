@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use crate::admission::Admission;
 use crate::advice::{AdviceDef, AdviceRegistry, ChannelInterceptor, ExceptionHandlerDef};
 use crate::broker::{Broker, BrokerError, BrokerMessage, RelayBroker, RelayConfig, SimpleBroker};
+use crate::budget::MemoryBudget;
 use crate::config::{HeartBeat, Limits, SlowConsumerPolicy};
 use crate::events::{SessionEvent, SessionListenerDef};
 use crate::handler::{ErrorPolicy, HandlerDef, RegistryError, Router, StateMap};
@@ -104,6 +106,10 @@ pub(crate) struct ServerInner {
     pub(crate) relay: Option<RelayBroker>,
     next_session: AtomicU64,
     node: u32,
+    /// Who may connect.
+    pub(crate) admission: Admission,
+    /// What all clients together may make the server hold.
+    pub(crate) budget: MemoryBudget,
 }
 
 impl ServerInner {
@@ -250,7 +256,14 @@ impl StompServer {
     pub fn usage(&self) -> Usage {
         Usage {
             connections: self.inner.lifecycle.len(),
+            memory_used: self.inner.budget.used(),
+            memory_budget: self.inner.budget.max(),
         }
+    }
+
+    /// The budget client-created state is charged to.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.inner.budget
     }
 }
 
@@ -260,6 +273,10 @@ impl StompServer {
 pub struct Usage {
     /// Connections being served, on every transport, until their session is released.
     pub connections: usize,
+    /// Bytes of client-created state charged to the memory budget.
+    pub memory_used: usize,
+    /// The memory budget ([`Limits::memory_budget`]).
+    pub memory_budget: usize,
 }
 
 /// Errors found while building a server.
@@ -300,9 +317,18 @@ pub struct StompServerBuilder {
     advice: Vec<&'static AdviceDef>,
     exception_handlers: Vec<&'static ExceptionHandlerDef>,
     interceptors: Vec<Arc<dyn ChannelInterceptor>>,
+    budget: Option<MemoryBudget>,
 }
 
 impl StompServerBuilder {
+    /// Uses `budget` for client-created state instead of one of
+    /// [`Limits::memory_budget`] bytes: to share it with a broker built beforehand
+    /// ([`SimpleBroker::memory_budget`]), so that queue backlogs count too.
+    pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     /// Registers a handler explicitly (for crates nothing else links, and for tests):
     /// `.handler(&my_handler::HANDLER)`, where `my_handler` is a function annotated with
     /// `#[message_mapping]` or `#[subscribe_mapping]`.
@@ -472,6 +498,11 @@ impl StompServerBuilder {
                 "heart-beat grace must be at least 1.0".into(),
             ));
         }
+        let limits = &self.config.limits;
+        let budget = self
+            .budget
+            .unwrap_or_else(|| MemoryBudget::new(limits.memory_budget));
+        let admission = Admission::new(limits);
         if self.broker.is_some() && self.relay.is_some() {
             return Err(BuildError::Invalid(
                 "choose one of broker() and relay(), not both".into(),
@@ -490,7 +521,13 @@ impl StompServerBuilder {
                     prefixes.unwrap_or_else(|| vec!["/topic".to_owned(), "/queue".to_owned()]);
                 let (queues, topics): (Vec<String>, Vec<String>) =
                     prefixes.into_iter().partition(|p| p.starts_with("/queue"));
-                Arc::new(SimpleBroker::new(topics, queues))
+                Arc::new(
+                    SimpleBroker::new(topics, queues)
+                        .max_backlog(limits.max_queue_backlog)
+                        .max_queues(limits.max_queues)
+                        .max_backlog_bytes(limits.max_backlog_bytes)
+                        .memory_budget(budget.clone()),
+                )
             }
         };
         let node = std::process::id()
@@ -537,6 +574,8 @@ impl StompServerBuilder {
                 relay,
                 next_session: AtomicU64::new(1),
                 node,
+                admission,
+                budget,
             }),
         })
     }

@@ -2,7 +2,8 @@
 //! closed connection, while a well-behaved session on the same server keeps working.
 //!
 //! The table [`CASES`], in order (limits: 1024-byte frames, 8 headers, 256-byte header
-//! lines, 2 subscriptions; heart-beats 100 ms; CONNECT within 300 ms):
+//! lines, 512-byte heads, 2 subscriptions, 2 wildcards per pattern, 2 open transactions
+//! holding 2 frames and 1,000 bytes; heart-beats 100 ms; CONNECT within 300 ms):
 //!
 //! | #  | case                                  | ERROR `message` (body)                          |
 //! |----|---------------------------------------|-------------------------------------------------|
@@ -42,6 +43,12 @@
 //! | 34 | silent after CONNECT, heart-beats on  | heart-beat timeout                              |
 //! | 35 | never sends CONNECT                   | CONNECT timeout                                 |
 //! | 36 | transaction past the pending limit    | transaction too large, `receipt-id`             |
+//! | 37 | NUL inside a header value             | malformed frame (header line holds a NUL byte)  |
+//! | 38 | head past 512 bytes, short lines      | malformed frame (frame head ... limit of 512)   |
+//! | 39 | pattern with 3 wildcards (limit 2)    | invalid destination pattern, `receipt-id`       |
+//! | 40 | a third open transaction (limit 2)    | too many transactions, `receipt-id`             |
+//! | 41 | transaction past 1,000 bytes          | transaction too large (at most 1000 bytes)      |
+//! | 42 | prefetch-count not a number           | invalid prefetch-count header                   |
 //!
 //! Every case also checks that the server released the bad session (the broker saw it
 //! close), that a subscriber on another connection receives a message published while the
@@ -65,8 +72,12 @@ fn limits() -> Limits {
         max_frame_size: 1024,
         max_headers: 8,
         max_header_line: 256,
+        max_head_size: 512,
         max_subscriptions: 2,
+        max_pattern_wildcards: 2,
+        max_transactions: 2,
         max_pending_frames: 2,
+        max_pending_bytes: 1000,
         ..Limits::default()
     }
 }
@@ -138,6 +149,16 @@ const CONNECT_10: &[u8] = b"CONNECT\nhost:localhost\n\n\0";
 
 /// A header line of 299 bytes against a limit of 256.
 const LONG_HEADER: [u8; 330] = padded(b"SEND\ndestination:/topic/bad\nx:", b'a', b"\n\n\0");
+/// Seven headers of 73 bytes each: 546 bytes of head against a head limit of 512,
+/// every line well under the 256-byte line limit.
+const LONG_HEAD: &[u8] = b"SEND\ndestination:/topic/bad\nh0:0123456789012345678901234567890123456789012345678901234567890123456789\nh1:0123456789012345678901234567890123456789012345678901234567890123456789\nh2:0123456789012345678901234567890123456789012345678901234567890123456789\nh3:0123456789012345678901234567890123456789012345678901234567890123456789\nh4:0123456789012345678901234567890123456789012345678901234567890123456789\nh5:0123456789012345678901234567890123456789012345678901234567890123456789\nh6:0123456789012345678901234567890123456789012345678901234567890123456789\n\n\0";
+/// A SEND in transaction `t` with 900 bytes of body: past 1,000 bytes held with its
+/// headers and bookkeeping.
+const BIG_IN_TX: [u8; 960] = padded(
+    b"SEND\ndestination:/topic/bad\ntransaction:t\n\n",
+    b'z',
+    b"\0",
+);
 /// 1100 bytes of body and no NUL, against a frame limit of 1024.
 const OVERSIZED_BODY: [u8; 1100] = padded(b"SEND\ndestination:/topic/bad\n\n", b'x', b"");
 
@@ -404,6 +425,55 @@ static CASES: &[Case] = &[
             b"SEND\ndestination:/topic/bad\ntransaction:t\nreceipt:p3\n\nthree\0",
         ],
         expect: error_receipt("transaction too large", "at most 2 frames", "p3"),
+    },
+    Case {
+        name: "NUL inside a header value",
+        writes: &[CONNECT_12, b"SEND\ndestination:/topic/bad\nx:a\0b\n\n\0"],
+        expect: error("malformed frame", "header line holds a NUL byte"),
+    },
+    Case {
+        name: "head past its limit with short lines",
+        writes: &[CONNECT_12, LONG_HEAD],
+        expect: error("malformed frame", "exceeds the limit of 512 bytes"),
+    },
+    Case {
+        name: "pattern past the wildcard limit",
+        writes: &[
+            CONNECT_12,
+            b"SUBSCRIBE\nid:w\ndestination:/topic/*/**/*\nreceipt:w1\n\n\0",
+        ],
+        expect: error_receipt(
+            "invalid destination pattern",
+            "3 wildcards exceed the limit of 2",
+            "w1",
+        ),
+    },
+    Case {
+        name: "a transaction past the open-transaction limit",
+        writes: &[
+            CONNECT_12,
+            b"BEGIN\ntransaction:a\nreceipt:b1\n\n\0",
+            b"BEGIN\ntransaction:b\nreceipt:b2\n\n\0",
+            b"BEGIN\ntransaction:c\nreceipt:b3\n\n\0",
+        ],
+        expect: error_receipt("too many transactions", "at most 2 transactions", "b3"),
+    },
+    Case {
+        name: "a transaction past the byte limit",
+        writes: &[
+            CONNECT_12,
+            b"BEGIN\ntransaction:t\nreceipt:q0\n\n\0",
+            &BIG_IN_TX,
+        ],
+        expect: error("transaction too large", "at most 1000 bytes"),
+    },
+    Case {
+        name: "prefetch-count that is not a number",
+        writes: &[
+            CONNECT_12,
+            b"SUBSCRIBE\nid:p\ndestination:/queue/p\nack:client\nprefetch-count:lots\n\n\0",
+        ],
+        expect: error("invalid prefetch-count header", "`lots`"),
     },
 ];
 

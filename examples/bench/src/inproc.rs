@@ -97,6 +97,12 @@ impl InProcServer {
             .advice(bench_counter::ADVICE)
             .simple_broker(["/topic", "/queue"])
             .heartbeat(0, 0)
+            // Every generator connection comes from 127.0.0.1.
+            .limits(stomp_runtime::config::Limits {
+                max_connections_per_address: usize::MAX,
+                max_connects_per_second: usize::MAX,
+                ..Default::default()
+            })
             .build()
             .map_err(|e| format!("in-process server: {e}"))?;
 

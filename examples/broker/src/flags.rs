@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use stomp_runtime::broker::{RelayConfig, SimpleBroker};
+use stomp_runtime::budget::MemoryBudget;
 use stomp_runtime::config::{Limits, SlowConsumerPolicy};
 use stomp_runtime::{BuildError, StompServer};
 
@@ -75,6 +76,25 @@ pub struct Flags {
     /// Bytes queued for one session's socket before it counts as a slow consumer.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_outbound_bytes)]
     pub max_outbound_bytes: usize,
+
+    /// Connections served at once, all transports together.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Connections from one remote address at once (raise it for load tests from one
+    /// host).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_address)]
+    pub max_connections_per_address: usize,
+
+    /// New connections one remote address may open per second (raise it for load tests
+    /// from one host).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connects_per_second)]
+    pub max_connects_per_second: usize,
+
+    /// Bytes of client-created state (queued, unacknowledged, transactions, subscriptions,
+    /// queue backlogs) the whole server may hold.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().memory_budget)]
+    pub memory_budget: usize,
 
     /// What happens to a session that exceeds --max-outbound-bytes.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = SlowConsumer::Disconnect)]
@@ -174,13 +194,23 @@ impl Flags {
             max_subscriptions: self.max_subscriptions,
             max_pending_frames: self.max_pending_frames,
             max_outbound_bytes: self.max_outbound_bytes,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            max_connects_per_second: self.max_connects_per_second,
+            memory_budget: self.memory_budget,
             ..Limits::default()
         };
+        // Shared with the simple broker, so that queue backlogs count too.
+        let budget = MemoryBudget::new(limits.memory_budget);
         let builder = if self.relay.is_empty() {
             // The broker is built here rather than with `simple_broker`, which tells queues
             // from topics by a `/queue` prefix: `--queue-prefix /jobs` must still
             // load-balance.
-            let mut broker = SimpleBroker::new(&self.topic_prefixes, &self.queue_prefixes);
+            let mut broker = SimpleBroker::new(&self.topic_prefixes, &self.queue_prefixes)
+                .max_queues(limits.max_queues)
+                .max_backlog_bytes(limits.max_backlog_bytes)
+                .max_backlog(limits.max_queue_backlog)
+                .memory_budget(budget.clone());
             if let Some(max) = self.queue_backlog {
                 broker = broker.max_backlog(max);
             }
@@ -201,6 +231,7 @@ impl Flags {
             })
         };
         builder
+            .memory_budget(budget)
             .app_prefix(&self.app_prefix)
             .user_prefix(&self.user_prefix)
             .heartbeat(self.heartbeat_send_ms, self.heartbeat_receive_ms)

@@ -83,12 +83,17 @@ impl BrokerMessage {
 
     /// The message a SEND frame publishes: its own headers travel with it.
     pub fn from_send(frame: &Frame, destination: &str) -> Arc<Self> {
-        let headers = frame.headers.filter(|k| !NOT_FORWARDED.contains(&k));
+        // Copied out of the read buffer: a message may wait in a queue for long, and should
+        // pin only its own bytes, not the whole buffer it arrived in.
+        let headers = frame
+            .headers
+            .filter(|k| !NOT_FORWARDED.contains(&k))
+            .detached();
         Self::new(
             destination,
             frame.get("content-type").map(str::to_owned),
             headers,
-            frame.body.clone(),
+            Bytes::copy_from_slice(&frame.body),
         )
     }
 
@@ -102,6 +107,21 @@ impl BrokerMessage {
             self.body.clone(),
             false,
         ))
+    }
+
+    /// Roughly the bytes this message holds, for memory accounting: body, headers,
+    /// destination and bookkeeping.
+    pub fn footprint(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum();
+        self.body.len()
+            + headers
+            + self.destination.len()
+            + self.message_id.len()
+            + crate::budget::ENTRY_OVERHEAD
     }
 
     /// The shared tail of the MESSAGE frame for `version`: every header line but the

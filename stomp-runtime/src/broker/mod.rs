@@ -109,6 +109,18 @@ pub enum BrokerError {
         /// Its backlog limit.
         max: usize,
     },
+    /// Another queue with a backlog would pass the bound on their number.
+    #[error("too many queues hold messages (at most {max})")]
+    TooManyQueues {
+        /// The bound.
+        max: usize,
+    },
+    /// The backlogs of all queues together would pass their byte bound.
+    #[error("queue backlogs are full (at most {max_bytes} bytes together)")]
+    BacklogFull {
+        /// The bound.
+        max_bytes: usize,
+    },
     /// The destination cannot be subscribed to (a malformed or oversized pattern).
     #[error("invalid destination `{destination}`: {reason}")]
     InvalidDestination {

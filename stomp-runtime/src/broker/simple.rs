@@ -13,9 +13,14 @@ use parking_lot::RwLock;
 
 use super::pattern::{self, Pattern, PatternTrie};
 use super::{Broker, BrokerError, BrokerMessage, Delivery, MessageSink, Subscription};
+use crate::budget::MemoryBudget;
 
 /// Default backlog of a queue without subscribers.
 pub const DEFAULT_MAX_BACKLOG: usize = 10_000;
+/// Default number of queues holding a backlog at once.
+pub const DEFAULT_MAX_QUEUES: usize = 10_000;
+/// Default bytes in all backlogs together: 256 MiB.
+pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 256 * 1024 * 1024;
 
 struct Sub {
     session_id: Arc<str>,
@@ -46,6 +51,12 @@ struct State {
     queues: HashMap<String, QueueState>,
     /// The round-robin start for queues reached only through patterns, which keep no state.
     rotor: usize,
+    /// Queues whose backlog is not empty.
+    backlogged: usize,
+    /// Bytes held in all backlogs ([`BrokerMessage::footprint`]).
+    backlog_bytes: usize,
+    /// Where backlog bytes are also charged, if the server shares its budget.
+    budget: Option<MemoryBudget>,
 }
 
 impl State {
@@ -88,6 +99,52 @@ impl State {
         }
     }
 
+    /// Files `message` in its queue's backlog, counted against the totals (and the budget,
+    /// which `force` may overdraw: for messages already accepted).
+    fn enqueue(
+        &mut self,
+        message: Arc<BrokerMessage>,
+        front: bool,
+        force: bool,
+    ) -> Result<(), BrokerError> {
+        let size = message.footprint();
+        if let Some(budget) = &self.budget {
+            if force {
+                budget.force_take(size);
+            } else {
+                budget
+                    .try_take(size)
+                    .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+            }
+        }
+        let queue = self.queues.entry(message.destination.clone()).or_default();
+        if queue.backlog.is_empty() {
+            self.backlogged += 1;
+        }
+        if front {
+            queue.backlog.push_front(message);
+        } else {
+            queue.backlog.push_back(message);
+        }
+        self.backlog_bytes += size;
+        Ok(())
+    }
+
+    /// Takes the oldest message of `destination`'s backlog.
+    fn dequeue(&mut self, destination: &str) -> Option<Arc<BrokerMessage>> {
+        let queue = self.queues.get_mut(destination)?;
+        let message = queue.backlog.pop_front()?;
+        if queue.backlog.is_empty() {
+            self.backlogged -= 1;
+        }
+        let size = message.footprint();
+        self.backlog_bytes -= size;
+        if let Some(budget) = &self.budget {
+            budget.release(size);
+        }
+        Some(message)
+    }
+
     /// Drops a queue's state once nothing waits in it and no exact subscriber needs its
     /// cursor, so that per-session user queues do not pile up.
     fn forget_idle_queue(&mut self, destination: &str) {
@@ -116,6 +173,8 @@ pub struct SimpleBroker {
     topics: Vec<String>,
     queues: Vec<String>,
     max_backlog: usize,
+    max_queues: usize,
+    max_backlog_bytes: usize,
     state: Arc<RwLock<State>>,
 }
 
@@ -132,6 +191,8 @@ impl SimpleBroker {
             topics: topics.into_iter().map(Into::into).collect(),
             queues: queues.into_iter().map(Into::into).collect(),
             max_backlog: DEFAULT_MAX_BACKLOG,
+            max_queues: DEFAULT_MAX_QUEUES,
+            max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
             state: Arc::new(RwLock::new(State::default())),
         }
     }
@@ -140,6 +201,30 @@ impl SimpleBroker {
     pub fn max_backlog(mut self, max: usize) -> Self {
         self.max_backlog = max;
         self
+    }
+
+    /// Sets how many queues may hold a backlog at once.
+    pub fn max_queues(mut self, max: usize) -> Self {
+        self.max_queues = max;
+        self
+    }
+
+    /// Sets how many bytes all backlogs together may hold.
+    pub fn max_backlog_bytes(mut self, max: usize) -> Self {
+        self.max_backlog_bytes = max;
+        self
+    }
+
+    /// Charges backlogs to `budget` as well (the server's, to bound client state as a whole).
+    pub fn memory_budget(self, budget: MemoryBudget) -> Self {
+        self.state.write().budget = Some(budget);
+        self
+    }
+
+    /// Queues holding a backlog, and the bytes in all backlogs.
+    pub fn backlog(&self) -> (usize, usize) {
+        let state = self.state.read();
+        (state.backlogged, state.backlog_bytes)
     }
 
     fn is_queue(&self, destination: &str) -> bool {
@@ -184,28 +269,28 @@ impl SimpleBroker {
         false
     }
 
-    /// Moves a queue's backlog, oldest first, to consumers with room. Returns a consumer
-    /// to wait for when every consumer is full; `None` when the backlog is empty or the
-    /// queue has no consumer (the next SUBSCRIBE drains it).
-    fn drain(state: &mut State, destination: &str) -> Option<Arc<dyn MessageSink>> {
+    /// Moves a queue's backlog, oldest first, to consumers with room. Returns the consumers
+    /// to wait for when every one is full; `None` when the backlog is empty or the queue has
+    /// no consumer (the next SUBSCRIBE drains it).
+    fn drain(state: &mut State, destination: &str) -> Option<Vec<Arc<dyn MessageSink>>> {
         loop {
             let front = state.queues.get(destination)?.backlog.front().cloned()?;
             if !Self::deliver_queue(state, &front, None) {
-                return state
+                let sinks: Vec<Arc<dyn MessageSink>> = state
                     .candidates(destination)
-                    .first()
-                    .map(|s| s.sink.clone());
+                    .iter()
+                    .map(|s| s.sink.clone())
+                    .collect();
+                return (!sinks.is_empty()).then_some(sinks);
             }
-            if let Some(q) = state.queues.get_mut(destination) {
-                q.backlog.pop_front();
-            }
+            state.dequeue(destination);
         }
     }
 
     /// Drains `destination` now and, if its consumers are full, again whenever one of
     /// them has room, so a backlog never floods a consumer past its bound.
     fn schedule_drain(shared: &Arc<RwLock<State>>, state: &mut State, destination: &str) {
-        let Some(sink) = Self::drain(state, destination) else {
+        let Some(sinks) = Self::drain(state, destination) else {
             state.forget_idle_queue(destination);
             return;
         };
@@ -217,9 +302,12 @@ impl SimpleBroker {
         let shared = shared.clone();
         let destination = destination.to_owned();
         tokio::spawn(async move {
-            let mut sink = sink;
+            let mut sinks = sinks;
             loop {
-                sink.room().await;
+                // Whichever consumer has room first (its socket queue drained, or its
+                // prefetch window opened).
+                let rooms = sinks.iter().map(|s| s.room());
+                futures_util::future::select_all(rooms).await;
                 let before = backlog_len(&shared, &destination);
                 let next = {
                     let mut state = shared.write();
@@ -237,7 +325,7 @@ impl SimpleBroker {
                     // Woken without progress (a consumer closing): do not spin.
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
-                sink = next;
+                sinks = next;
             }
         });
     }
@@ -338,14 +426,27 @@ impl Broker for SimpleBroker {
                 return Ok(());
             }
             let destination = message.destination.clone();
-            let queue = state.queues.entry(destination.clone()).or_default();
-            if queue.backlog.len() >= self.max_backlog {
+            let held = state
+                .queues
+                .get(&destination)
+                .map_or(0, |q| q.backlog.len());
+            if held >= self.max_backlog {
                 return Err(BrokerError::QueueFull {
                     destination,
                     max: self.max_backlog,
                 });
             }
-            queue.backlog.push_back(message);
+            if held == 0 && state.backlogged >= self.max_queues {
+                return Err(BrokerError::TooManyQueues {
+                    max: self.max_queues,
+                });
+            }
+            if state.backlog_bytes.saturating_add(message.footprint()) > self.max_backlog_bytes {
+                return Err(BrokerError::BacklogFull {
+                    max_bytes: self.max_backlog_bytes,
+                });
+            }
+            state.enqueue(message, false, false)?;
             Self::schedule_drain(&self.state, &mut state, &destination);
             return Ok(());
         }
@@ -382,9 +483,9 @@ impl Broker for SimpleBroker {
             !msgs.is_empty()
         });
         for (dest, msgs) in front {
-            let queue = state.queues.entry(dest.clone()).or_default();
+            // Accepted messages go back whatever the bounds: they are never lost.
             for m in msgs.into_iter().rev() {
-                queue.backlog.push_front(m);
+                let _ = state.enqueue(m, true, true);
             }
             // Other consumers exist but are full: hand over when they have room. With no
             // other consumer, the message waits for the next subscriber or publish.

@@ -236,6 +236,31 @@ impl Headers {
         }
     }
 
+    /// The same headers in one allocation of their own (see [`Frame::detached`]).
+    pub fn detached(&self) -> Headers {
+        let total: usize = self.entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let mut all = bytes::BytesMut::with_capacity(total);
+        for (k, v) in &self.entries {
+            all.extend_from_slice(k.as_bytes());
+            all.extend_from_slice(v.as_bytes());
+        }
+        let all = all.freeze();
+        let mut at = 0;
+        let mut piece = |len: usize| {
+            let text = ByteString::try_from(all.slice(at..at + len))
+                .expect("a copy of UTF-8 text, cut at its own boundaries");
+            at += len;
+            text
+        };
+        Headers {
+            entries: self
+                .entries
+                .iter()
+                .map(|(k, v)| (piece(k.len()), piece(v.len())))
+                .collect(),
+        }
+    }
+
     /// All entries in wire order, repeats included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (&**k, &**v))
@@ -317,6 +342,17 @@ impl Frame {
         let mut out = bytes::BytesMut::with_capacity(64 + self.body.len());
         encode_into(self, version, &mut out);
         out.freeze()
+    }
+
+    /// The same frame in allocations of its own. A parsed frame's headers and body are
+    /// slices of the buffer it was read into, which they keep alive whole; a frame held for
+    /// long (in a transaction, a queue) should pin only its own bytes.
+    pub fn detached(&self) -> Frame {
+        Frame {
+            command: self.command,
+            headers: self.headers.detached(),
+            body: Bytes::copy_from_slice(&self.body),
+        }
     }
 
     /// An ERROR frame with a `message` header and a body that explains it.

@@ -41,6 +41,14 @@ pub enum FrameError {
         /// The configured limit.
         max: usize,
     },
+    /// The head (command and header lines) is longer than allowed.
+    #[error("frame head of {size} bytes exceeds the limit of {max} bytes")]
+    HeadTooLarge {
+        /// Bytes of head seen so far.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
     /// The frame has more headers than allowed.
     #[error("{count} headers exceed the limit of {max}")]
     TooManyHeaders {
@@ -128,6 +136,7 @@ pub struct Parser {
     max_frame: usize,
     max_headers: usize,
     max_line: usize,
+    max_head: usize,
     /// Where scanning resumes in the head.
     scan: usize,
     /// Start of the line being scanned.
@@ -149,6 +158,7 @@ impl Parser {
             max_frame: limits.max_frame_size,
             max_headers: limits.max_headers,
             max_line: limits.max_header_line,
+            max_head: limits.max_head_size,
             scan: 0,
             line_start: 0,
             lines: 0,
@@ -289,6 +299,13 @@ impl Parser {
                 return Err(FrameError::NulInHeader);
             }
             self.scan = nl + 1;
+            if self.scan > self.max_head.saturating_add(2) {
+                // Two bytes of slack: the blank line's CRLF ends the head, not part of it.
+                return Err(FrameError::HeadTooLarge {
+                    size: self.scan,
+                    max: self.max_head,
+                });
+            }
             if line_len == 0 && self.lines > 0 {
                 let head_len = self.scan;
                 return self.build_head(&buf[..head_len], head_len).map(Some);
@@ -315,6 +332,12 @@ impl Parser {
             return Err(FrameError::FrameTooLarge {
                 size: buf.len(),
                 max: self.max_frame,
+            });
+        }
+        if buf.len() > self.max_head.saturating_add(2) {
+            return Err(FrameError::HeadTooLarge {
+                size: buf.len(),
+                max: self.max_head,
             });
         }
         Ok(None)

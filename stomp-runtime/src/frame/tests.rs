@@ -61,6 +61,7 @@ fn limits(frame: usize, headers: usize, line: usize) -> Limits {
         max_frame_size: frame,
         max_headers: headers,
         max_header_line: line,
+        max_head_size: usize::MAX,
         ..Limits::default()
     }
 }
@@ -176,6 +177,7 @@ fn is_limit_error(e: &FrameError) -> bool {
     matches!(
         e,
         FrameError::FrameTooLarge { .. }
+            | FrameError::HeadTooLarge { .. }
             | FrameError::HeaderLineTooLong { .. }
             | FrameError::TooManyHeaders { .. }
     )
@@ -1283,6 +1285,26 @@ fn unlimited_limits_do_not_overflow() {
     let feed = feed_pieces(Version::V1_2, &unlimited, [wire.as_bytes()]);
     assert_eq!(feed.error, None);
     assert!(feed.items.is_empty());
+}
+
+#[test]
+fn head_size_limit_counts_every_header_line_together() {
+    let limits = Limits {
+        max_head_size: 40,
+        ..Limits::default()
+    };
+    // 39 bytes of head before the blank line: accepted.
+    let ok = b"SEND\ndestination:/a\nx:0123456789abcd\n\n\0";
+    let feed = feed_pieces(Version::V1_2, &limits, [&ok[..]]);
+    assert_eq!(feed.error, None);
+    // Each line short, together too long: refused as the bytes arrive, before the end.
+    let long = b"SEND\nh1:0123456789\nh2:0123456789\nh3:0123456789\n";
+    let feed = feed_pieces(Version::V1_2, &limits, long.chunks(1));
+    assert!(
+        matches!(feed.error, Some(FrameError::HeadTooLarge { max: 40, .. })),
+        "{:?}",
+        feed.error
+    );
 }
 
 #[test]

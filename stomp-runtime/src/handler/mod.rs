@@ -415,7 +415,13 @@ async fn route_reply(
         }
     } else if let Some(sub) = site.subscription {
         // Request-reply on SUBSCRIBE: straight to this subscriber, once.
-        let sink = SubscriptionSink::new(site.session.clone(), sub, AckMode::Auto);
+        let sink = SubscriptionSink::new(
+            site.session.clone(),
+            sub,
+            AckMode::Auto,
+            0,
+            server.budget.clone(),
+        );
         sink.deliver(&message(site.destination));
     } else {
         let dest = format!("{}{}", server.config.default_reply_prefix, site.lookup);

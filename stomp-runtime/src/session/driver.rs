@@ -5,6 +5,7 @@
 //! transports whose halves are not `Send` (actix-ws).
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +15,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{Instrument, debug, error};
+use tracing::{Instrument, debug, error, warn};
 
-use super::outbound::{CloseReason, Out, Outbound, OutboundRx};
+use super::outbound::{Bounds, CloseReason, Out, Outbound, OutboundRx};
 use super::{Flow, Session};
+use crate::admission::Refusal;
 use crate::config::Limits;
 use crate::frame::{Frame, FrameError, Parsed, Parser, Version};
 use crate::server::ServerInner;
@@ -88,8 +90,19 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
     source: S,
     sink: K,
 ) {
+    let address = connection.remote_addr.map(|a| a.ip());
+    let _admitted = match server.admission.admit(address) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refuse(sink, refusal, connection.remote_addr).await,
+    };
     let limits = &server.config.limits;
-    let (outbound, rx) = Outbound::new(limits.max_outbound_bytes, server.config.slow_consumer);
+    let (outbound, rx) = Outbound::new(Bounds {
+        high_water: limits.max_outbound_bytes,
+        hard_max: limits.max_outbound_burst.max(limits.max_outbound_bytes),
+        grace: limits.slow_consumer_grace,
+        policy: server.config.slow_consumer,
+        budget: server.budget.clone(),
+    });
     let (transport, peer) = (connection.transport, connection.remote_addr);
     // Boxed: the session is the bulk of an idle connection's state, and the task's future
     // stays small.
@@ -102,7 +115,7 @@ pub(crate) async fn run<S: FrameSource, K: FrameSink>(
         peer = tracing::field::debug(peer),
         user = tracing::field::Empty,
     );
-    run_session(server, session, outbound, rx, source, sink)
+    run_session(server.clone(), session, outbound, rx, source, sink)
         .instrument(span)
         .await;
 }
@@ -129,12 +142,31 @@ async fn run_session<S: FrameSource, K: FrameSink>(
         }
     };
     let writer = write_loop(rx, sink, &outbound, heartbeat);
-    tokio::join!(reader, writer);
+    tokio::join!(reader, writer, outbound.watchdog());
     // Boxed, like the other paths an idle connection never takes, so that the task's
     // future is as small as its idle state.
     Box::pin(session.cleanup()).await;
 }
 
+/// Tells a connection the server will not serve why, and closes it.
+async fn refuse<K: FrameSink>(mut sink: K, refusal: Refusal, peer: Option<SocketAddr>) {
+    warn!(peer = ?peer, %refusal, "connection refused");
+    let message = match refusal {
+        Refusal::Rate { .. } => "too many connection attempts",
+        Refusal::Total { .. } | Refusal::PerAddress { .. } => "too many connections",
+    };
+    let frame = Frame::error(message, refusal.to_string());
+    let farewell = Box::pin(async {
+        sink.write(&Out::Frame(frame.encode(Version::V1_2))).await?;
+        sink.flush().await
+    });
+    let _ = timeout(FAREWELL_TIMEOUT, farewell).await;
+    let _ = timeout(
+        FAREWELL_TIMEOUT,
+        Box::pin(sink.close_with(CloseReason::TryAgain)),
+    )
+    .await;
+}
 
 async fn read_loop<S: FrameSource>(
     server: &ServerInner,
@@ -408,11 +440,8 @@ async fn write_loop<K: FrameSink>(
         last_write = Instant::now();
     }
     // Torn down without draining: a slow consumer hears why, best effort.
-    if outbound.overflowed() {
-        let frame = Frame::error(
-            "slow consumer",
-            "The session's outbound queue exceeded its limit; the connection is closed.",
-        );
+    if let Some((message, details)) = outbound.farewell() {
+        let frame = Frame::error(message, details);
         let bytes: Bytes = frame.encode(crate::frame::Version::V1_2);
         let farewell = Box::pin(async {
             sink.write(&Out::Frame(bytes)).await?;

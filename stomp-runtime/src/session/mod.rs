@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 
 use crate::advice::InboundContext;
 use crate::broker::{AckMode, BrokerMessage, Subscription, pattern};
+use crate::budget::{BudgetExhausted, Charge};
 use crate::config::{negotiate_interval, parse_heartbeat};
 use crate::events::SessionEvent;
 use crate::frame::{Command, Frame, Version};
@@ -44,6 +45,30 @@ enum State {
 struct SubInfo {
     ack: AckMode,
     destination: String,
+    /// What the subscription holds of the memory budget.
+    _charge: Charge,
+}
+
+/// An open transaction: its frames, awaiting COMMIT or ABORT.
+struct Transaction {
+    frames: Vec<Frame>,
+    /// The frames' bytes ([`frame_size`]), also held of the memory budget.
+    bytes: usize,
+    charge: Charge,
+}
+
+/// Roughly the bytes a buffered frame holds.
+fn frame_size(frame: &Frame) -> usize {
+    let headers: usize = frame
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 16)
+        .sum();
+    frame.body.len() + headers + crate::budget::ENTRY_OVERHEAD
+}
+
+fn budget_fault(e: BudgetExhausted) -> Fault {
+    Fault::new("memory budget exhausted", e.to_string())
 }
 
 /// A protocol error: the ERROR frame's `message` header and body.
@@ -80,8 +105,9 @@ pub(crate) struct Session {
     version: Version,
     principal: Option<Principal>,
     subscriptions: HashMap<String, SubInfo>,
-    transactions: HashMap<String, Vec<Frame>>,
+    transactions: HashMap<String, Transaction>,
     pending_tx_frames: usize,
+    pending_tx_bytes: usize,
     /// Whether listeners heard of the connection (and so must hear of its end).
     announced: bool,
     connection: ConnectionInfo,
@@ -107,6 +133,7 @@ impl Session {
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
             pending_tx_frames: 0,
+            pending_tx_bytes: 0,
             announced: false,
             connection,
         }
@@ -459,6 +486,11 @@ impl Session {
                 )
             })?,
         };
+        let charge = self
+            .server
+            .budget
+            .charge(2 * crate::budget::ENTRY_OVERHEAD + id.len() + destination.len())
+            .map_err(budget_fault)?;
         if let Some(lookup) = self.server.app_destination(destination) {
             // Request-reply (`#[subscribe_mapping]`): answered once, no broker subscription.
             self.dispatch_app(lookup, frame, Some(&id)).await?;
@@ -468,6 +500,7 @@ impl Session {
                 SubInfo {
                     ack,
                     destination: destination.clone(),
+                    _charge: charge,
                 },
             );
             self.announce_subscription(true, destination, id).await;
@@ -477,7 +510,14 @@ impl Session {
             && let Some(users) = self.server.broker.user_destinations()
         {
             // The broker routes user destinations itself, across servers.
-            let sink = Arc::new(SubscriptionSink::new(self.shared.clone(), &id, ack));
+            let window = self.prefetch_window(frame)?;
+            let sink = Arc::new(SubscriptionSink::new(
+                self.shared.clone(),
+                &id,
+                ack,
+                window,
+                self.server.budget.clone(),
+            ));
             let unprefixed = &destination[self.server.config.user_prefix.len()..];
             users
                 .subscribe_user(
@@ -499,6 +539,7 @@ impl Session {
                 SubInfo {
                     ack,
                     destination: destination.clone(),
+                    _charge: charge,
                 },
             );
             self.announce_subscription(true, destination, id).await;
@@ -527,7 +568,14 @@ impl Session {
                 return Err(Fault::new("invalid destination pattern", e.to_string()));
             }
         }
-        let sink = Arc::new(SubscriptionSink::new(self.shared.clone(), &id, ack));
+        let window = self.prefetch_window(frame)?;
+        let sink = Arc::new(SubscriptionSink::new(
+            self.shared.clone(),
+            &id,
+            ack,
+            window,
+            self.server.budget.clone(),
+        ));
         self.server
             .broker
             .subscribe(Subscription {
@@ -545,10 +593,28 @@ impl Session {
             SubInfo {
                 ack,
                 destination: destination.clone(),
+                _charge: charge,
             },
         );
         self.announce_subscription(true, destination, id).await;
         Ok(Flow::Continue)
+    }
+
+    /// The subscription's prefetch window: RabbitMQ's `prefetch-count` header, at most
+    /// [`Limits::max_unacked`](crate::config::Limits::max_unacked) (0 or no header: the limit).
+    fn prefetch_window(&self, frame: &Frame) -> Result<usize, Fault> {
+        let max = self.server.config.limits.max_unacked;
+        match frame.get("prefetch-count") {
+            None => Ok(max),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(0) => Ok(max),
+                Ok(n) => Ok(n.min(max)),
+                Err(_) => Err(Fault::new(
+                    "invalid prefetch-count header",
+                    format!("`{v}` is not a non-negative integer."),
+                )),
+            },
+        }
     }
 
     async fn announce_subscription(&self, subscribed: bool, destination: String, id: String) {
@@ -692,7 +758,26 @@ impl Session {
                 format!("Transaction `{tx}` is already open."),
             ));
         }
-        self.transactions.insert(tx.to_owned(), Vec::new());
+        let max = self.server.config.limits.max_transactions;
+        if self.transactions.len() >= max {
+            return Err(Fault::new(
+                "too many transactions",
+                format!("A session may have at most {max} transactions open at once."),
+            ));
+        }
+        let charge = self
+            .server
+            .budget
+            .charge(crate::budget::ENTRY_OVERHEAD + tx.len())
+            .map_err(budget_fault)?;
+        self.transactions.insert(
+            tx.to_owned(),
+            Transaction {
+                frames: Vec::new(),
+                bytes: 0,
+                charge,
+            },
+        );
         Ok(Flow::Continue)
     }
 
@@ -700,7 +785,7 @@ impl Session {
         let Some(tx) = frame.get("transaction") else {
             return Err(missing("transaction", frame.command));
         };
-        let frames = self.transactions.remove(tx).ok_or_else(|| {
+        let transaction = self.transactions.remove(tx).ok_or_else(|| {
             Fault::new(
                 "unknown transaction",
                 format!(
@@ -709,8 +794,9 @@ impl Session {
                 ),
             )
         })?;
-        self.pending_tx_frames -= frames.len();
-        Ok(frames)
+        self.pending_tx_frames -= transaction.frames.len();
+        self.pending_tx_bytes -= transaction.bytes;
+        Ok(transaction.frames)
     }
 
     async fn commit(&mut self, frame: &Frame) -> Result<Flow, Fault> {
@@ -743,7 +829,15 @@ impl Session {
                 format!("A session may hold at most {max} frames in open transactions."),
             ));
         }
-        let Some(frames) = self.transactions.get_mut(&tx) else {
+        let size = frame_size(&frame);
+        let max_bytes = self.server.config.limits.max_pending_bytes;
+        if self.pending_tx_bytes.saturating_add(size) > max_bytes {
+            return Err(Fault::new(
+                "transaction too large",
+                format!("A session may hold at most {max_bytes} bytes in open transactions."),
+            ));
+        }
+        let Some(transaction) = self.transactions.get_mut(&tx) else {
             return Err(Fault::new(
                 "unknown transaction",
                 format!(
@@ -752,8 +846,12 @@ impl Session {
                 ),
             ));
         };
-        frames.push(frame);
+        transaction.charge.grow(size).map_err(budget_fault)?;
+        // Held until COMMIT: copied out of the read buffer, so that it pins only itself.
+        transaction.frames.push(frame.detached());
+        transaction.bytes += size;
         self.pending_tx_frames += 1;
+        self.pending_tx_bytes += size;
         Ok(())
     }
 

@@ -4,16 +4,17 @@
 use std::collections::VecDeque;
 use std::sync::{
     Arc, OnceLock,
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::outbound::{Out, Outbound};
 use crate::advice::{ChannelInterceptor, Deliver, OutboundContext};
 use crate::broker::{AckMode, BrokerMessage, Delivery, MessageSink};
+use crate::budget::{Charge, MemoryBudget};
 use crate::frame::{Version, message_head};
 
 /// A delivered message awaiting ACK or NACK.
@@ -22,6 +23,32 @@ pub(crate) struct Pending {
     pub(crate) ack_id: u64,
     pub(crate) subscription: Arc<str>,
     pub(crate) message: Arc<BrokerMessage>,
+    /// Counts against the subscription's window and the memory budget until settled.
+    _hold: Unacked,
+}
+
+/// One message's place in its subscription's prefetch window and in the memory budget,
+/// given back when the message is settled (the [`Pending`] entry is dropped).
+#[derive(Debug)]
+struct Unacked {
+    window: Arc<Window>,
+    _charge: Charge,
+}
+
+impl Drop for Unacked {
+    fn drop(&mut self) {
+        self.window.held.fetch_sub(1, Ordering::AcqRel);
+        self.window.opened.notify_waiters();
+    }
+}
+
+/// A subscription's prefetch window: how many unacknowledged messages it may hold.
+#[derive(Debug)]
+struct Window {
+    max: usize,
+    held: AtomicUsize,
+    /// Wakes whoever waits for the window to open (a queue's backlog).
+    opened: Notify,
 }
 
 /// State of a session that its subscriptions' sinks share with it.
@@ -69,16 +96,32 @@ pub(crate) struct SubscriptionSink {
     ack: AckMode,
     /// `MESSAGE\nsubscription:<id>\n`, encoded once.
     head: Bytes,
+    window: Arc<Window>,
+    budget: MemoryBudget,
 }
 
 impl SubscriptionSink {
-    pub(crate) fn new(shared: Arc<SessionShared>, id: &str, ack: AckMode) -> Self {
+    /// A sink for subscription `id`; `window` bounds its unacknowledged messages (in the
+    /// `client` modes) and `budget` is charged for each of them.
+    pub(crate) fn new(
+        shared: Arc<SessionShared>,
+        id: &str,
+        ack: AckMode,
+        window: usize,
+        budget: MemoryBudget,
+    ) -> Self {
         let head = message_head(id, None, shared.version());
         Self {
             shared,
             id: Arc::from(id),
             ack,
             head,
+            window: Arc::new(Window {
+                max: window,
+                held: AtomicUsize::new(0),
+                opened: Notify::new(),
+            }),
+            budget,
         }
     }
 }
@@ -93,7 +136,23 @@ impl MessageSink for SubscriptionSink {
     }
 
     fn room(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        Box::pin(self.shared.outbound.room())
+        let room = self.shared.outbound.room();
+        let killed = self.shared.outbound.killed();
+        let window = self.window.clone();
+        Box::pin(async move {
+            room.await;
+            tokio::pin!(killed);
+            loop {
+                let opened = window.opened.notified();
+                if window.held.load(Ordering::Acquire) < window.max {
+                    return;
+                }
+                tokio::select! {
+                    _ = opened => {}
+                    _ = &mut killed => return,
+                }
+            }
+        })
     }
 }
 
@@ -144,6 +203,37 @@ impl SubscriptionSink {
                 Err(_) => Delivery::Refused,
             };
         }
+        // The prefetch window: a queue's message waits in the queue; a topic's cannot, so a
+        // subscriber that does not acknowledge is cut off rather than allowed to pile up.
+        if self.window.held.load(Ordering::Acquire) >= self.window.max {
+            if policy {
+                self.shared.outbound.kill_with(
+                    "too many unacknowledged messages",
+                    format!(
+                        "Subscription `{}` holds {} unacknowledged messages, its limit; \
+                         acknowledge messages to receive more.",
+                        self.id, self.window.max
+                    ),
+                );
+            }
+            return Delivery::Refused;
+        }
+        let charge = match self.budget.charge(message.footprint()) {
+            Ok(c) => c,
+            Err(e) => {
+                if policy {
+                    self.shared
+                        .outbound
+                        .kill_with("memory budget exhausted", e.to_string());
+                }
+                return Delivery::Refused;
+            }
+        };
+        self.window.held.fetch_add(1, Ordering::AcqRel);
+        let hold = Unacked {
+            window: self.window.clone(),
+            _charge: charge,
+        };
         let ack_id = self.shared.next_ack.fetch_add(1, Ordering::Relaxed);
         let head = if version == Version::V1_2 {
             message_head(&self.id, Some(ack_id), version)
@@ -155,6 +245,7 @@ impl SubscriptionSink {
             ack_id,
             subscription: self.id.clone(),
             message: message.clone(),
+            _hold: hold,
         });
         let out = Out::Message { head, shared };
         match push(out) {

@@ -181,6 +181,7 @@ impl FrameSink for WsSink {
             CloseReason::Protocol => CloseCode::Protocol,
             CloseReason::InvalidData => CloseCode::Invalid,
             CloseReason::Policy => CloseCode::Policy,
+            CloseReason::TryAgain => CloseCode::Again,
         };
         let _ = self
             .session
