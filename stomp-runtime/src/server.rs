@@ -193,10 +193,24 @@ impl ServerInner {
         if let Some(users) = self.broker.user_destinations() {
             return users.publish_to_user(user, &message).await;
         }
-        for session in self.users.sessions_of(user) {
-            self.send_to_session(&session, &message).await;
+        for message in self.user_messages(user, &message) {
+            let _ = self.broker.publish(message).await;
         }
         Ok(())
+    }
+
+    /// `message` (addressed to a plain destination such as `/queue/x`) once for each session
+    /// of `user`, at that session's user destination.
+    pub(crate) fn user_messages(
+        &self,
+        user: &str,
+        message: &BrokerMessage,
+    ) -> Vec<Arc<BrokerMessage>> {
+        self.users
+            .sessions_of(user)
+            .iter()
+            .map(|session| message.redirect(format!("{}-user{session}", message.destination)))
+            .collect()
     }
 
     /// Tells every lifecycle listener.

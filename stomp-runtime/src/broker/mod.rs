@@ -158,6 +158,16 @@ pub trait Broker: Send + Sync + 'static {
     /// Publishes a message to its destination.
     async fn publish(&self, message: Arc<BrokerMessage>) -> Result<(), BrokerError>;
 
+    /// Publishes every message or none (a transaction's COMMIT): an error means none was
+    /// published. Brokers that cannot promise that should say so; this default publishes in
+    /// order and stops at the first failure, so an error there may follow some publishes.
+    async fn publish_all(&self, messages: Vec<Arc<BrokerMessage>>) -> Result<(), BrokerError> {
+        for message in messages {
+            self.publish(message).await?;
+        }
+        Ok(())
+    }
+
     /// Settles messages a client acknowledged.
     async fn ack(&self, session_id: &str, messages: Vec<Arc<BrokerMessage>>);
 

@@ -39,6 +39,16 @@ struct QueueState {
     draining: bool,
 }
 
+/// How a message filed in a backlog pays the memory budget.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pay {
+    /// Only if the budget has room.
+    Try,
+    /// Even past the budget: the message was accepted already and must not be lost, or
+    /// its room was checked with its batch's.
+    Force,
+}
+
 #[derive(Default)]
 struct State {
     exact: HashMap<String, Vec<Arc<Sub>>>,
@@ -99,22 +109,21 @@ impl State {
         }
     }
 
-    /// Files `message` in its queue's backlog, counted against the totals (and the budget,
-    /// which `force` may overdraw: for messages already accepted).
+    /// Files `message` in its queue's backlog, counted against the totals and, as `pay`
+    /// says, the memory budget.
     fn enqueue(
         &mut self,
         message: Arc<BrokerMessage>,
         front: bool,
-        force: bool,
+        pay: Pay,
     ) -> Result<(), BrokerError> {
         let size = message.footprint();
         if let Some(budget) = &self.budget {
-            if force {
-                budget.force_take(size);
-            } else {
-                budget
+            match pay {
+                Pay::Try => budget
                     .try_take(size)
-                    .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+                    .map_err(|e| BrokerError::Unavailable(e.to_string()))?,
+                Pay::Force => budget.force_take(size),
             }
         }
         let queue = self.queues.entry(message.destination.clone()).or_default();
@@ -330,6 +339,87 @@ impl SimpleBroker {
         });
     }
 
+    /// Whether the backlogs have room for `messages`, should every queue message among them
+    /// have to wait: the per-queue, queue-count and byte bounds.
+    fn check_room(
+        &self,
+        state: &State,
+        messages: &[Arc<BrokerMessage>],
+    ) -> Result<(), BrokerError> {
+        let mut adding: HashMap<&str, usize> = HashMap::new();
+        let mut bytes = 0usize;
+        for m in messages
+            .iter()
+            .filter(|m| m.retain && self.is_queue(&m.destination))
+        {
+            let held = state
+                .queues
+                .get(&m.destination)
+                .map_or(0, |q| q.backlog.len());
+            let added = adding.entry(&m.destination).or_insert(0);
+            *added += 1;
+            if held + *added > self.max_backlog {
+                return Err(BrokerError::QueueFull {
+                    destination: m.destination.clone(),
+                    max: self.max_backlog,
+                });
+            }
+            bytes = bytes.saturating_add(m.footprint());
+        }
+        let new_queues = adding
+            .keys()
+            .filter(|d| state.queues.get(**d).is_none_or(|q| q.backlog.is_empty()))
+            .count();
+        if new_queues > 0 && state.backlogged + new_queues > self.max_queues {
+            return Err(BrokerError::TooManyQueues {
+                max: self.max_queues,
+            });
+        }
+        if bytes > 0 && state.backlog_bytes.saturating_add(bytes) > self.max_backlog_bytes {
+            return Err(BrokerError::BacklogFull {
+                max_bytes: self.max_backlog_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes a queue message: to a consumer with room, else to the backlog if it has
+    /// room. `Pay::Force` means the caller checked the room ([`Self::check_room`]).
+    fn publish_locked(
+        &self,
+        state: &mut State,
+        message: Arc<BrokerMessage>,
+        pay: Pay,
+    ) -> Result<(), BrokerError> {
+        let waiting = state
+            .queues
+            .get(&message.destination)
+            .is_some_and(|q| !q.backlog.is_empty());
+        // Behind a backlog, a message waits its turn so the queue keeps its order.
+        if !waiting && Self::deliver_queue(state, &message, None) || !message.retain {
+            return Ok(());
+        }
+        if pay == Pay::Try {
+            self.check_room(state, std::slice::from_ref(&message))?;
+        }
+        let destination = message.destination.clone();
+        state.enqueue(message, false, pay)?;
+        Self::schedule_drain(&self.state, state, &destination);
+        Ok(())
+    }
+
+    /// Hands a topic message to every matching subscriber.
+    fn fan_out(state: &State, message: &Arc<BrokerMessage>) {
+        if let Some(subs) = state.exact.get(&message.destination) {
+            for sub in subs {
+                sub.sink.deliver(message);
+            }
+        }
+        state.patterns.for_each_match(&message.destination, |sub| {
+            sub.sink.deliver(message);
+        });
+    }
+
     fn drain_matching(&self, state: &mut State, sub: &Sub) {
         let dests: Vec<String> = match &sub.pattern {
             // Bounded by the number of queues holding a backlog.
@@ -417,48 +507,42 @@ impl Broker for SimpleBroker {
         }
         if self.is_queue(&message.destination) {
             let mut state = self.state.write();
-            let waiting = state
-                .queues
-                .get(&message.destination)
-                .is_some_and(|q| !q.backlog.is_empty());
-            // Behind a backlog, a message waits its turn so the queue keeps its order.
-            if !waiting && Self::deliver_queue(&mut state, &message, None) || !message.retain {
-                return Ok(());
-            }
-            let destination = message.destination.clone();
-            let held = state
-                .queues
-                .get(&destination)
-                .map_or(0, |q| q.backlog.len());
-            if held >= self.max_backlog {
-                return Err(BrokerError::QueueFull {
-                    destination,
-                    max: self.max_backlog,
-                });
-            }
-            if held == 0 && state.backlogged >= self.max_queues {
-                return Err(BrokerError::TooManyQueues {
-                    max: self.max_queues,
-                });
-            }
-            if state.backlog_bytes.saturating_add(message.footprint()) > self.max_backlog_bytes {
-                return Err(BrokerError::BacklogFull {
-                    max_bytes: self.max_backlog_bytes,
-                });
-            }
-            state.enqueue(message, false, false)?;
-            Self::schedule_drain(&self.state, &mut state, &destination);
-            return Ok(());
+            return self.publish_locked(&mut state, message, Pay::Try);
         }
         let state = self.state.read();
-        if let Some(subs) = state.exact.get(&message.destination) {
-            for sub in subs {
-                sub.sink.deliver(&message);
+        Self::fan_out(&state, &message);
+        Ok(())
+    }
+
+    async fn publish_all(&self, messages: Vec<Arc<BrokerMessage>>) -> Result<(), BrokerError> {
+        if let Some(m) = messages.iter().find(|m| !self.handles(&m.destination)) {
+            return Err(BrokerError::UnknownDestination(m.destination.clone()));
+        }
+        // One lock for the whole batch: room for all of it is checked, and the budget taken,
+        // before any message goes anywhere.
+        let mut state = self.state.write();
+        self.check_room(&state, &messages)?;
+        let worst_case: usize = messages
+            .iter()
+            .filter(|m| m.retain && self.is_queue(&m.destination))
+            .map(|m| m.footprint())
+            .sum();
+        if let Some(budget) = &state.budget {
+            // The budget has room for the worst case now; what other sessions take in the
+            // meantime may overdraw it by at most this batch.
+            budget
+                .try_take(worst_case)
+                .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+            budget.release(worst_case);
+        }
+        for message in messages {
+            if self.is_queue(&message.destination) {
+                self.publish_locked(&mut state, message, Pay::Force)
+                    .expect("room for the whole batch was checked under this lock");
+            } else {
+                Self::fan_out(&state, &message);
             }
         }
-        state.patterns.for_each_match(&message.destination, |sub| {
-            sub.sink.deliver(&message);
-        });
         Ok(())
     }
 
@@ -485,7 +569,7 @@ impl Broker for SimpleBroker {
         for (dest, msgs) in front {
             // Accepted messages go back whatever the bounds: they are never lost.
             for m in msgs.into_iter().rev() {
-                let _ = state.enqueue(m, true, true);
+                let _ = state.enqueue(m, true, Pay::Force);
             }
             // Other consumers exist but are full: hand over when they have room. With no
             // other consumer, the message waits for the next subscriber or publish.

@@ -49,6 +49,16 @@ struct SubInfo {
     _charge: Charge,
 }
 
+/// Where a SEND goes.
+enum Route<'d> {
+    /// To the application handler for this destination (without the prefix).
+    App(&'d str),
+    /// To every session of a user.
+    User(String, Arc<BrokerMessage>),
+    /// To the broker.
+    Broker(Arc<BrokerMessage>),
+}
+
 /// An open transaction: its frames, awaiting COMMIT or ABORT.
 struct Transaction {
     frames: Vec<Frame>,
@@ -374,8 +384,26 @@ impl Session {
     }
 
     async fn publish(&mut self, destination: &str, frame: &Frame) -> Result<(), Fault> {
+        match self.route(destination, frame)? {
+            Route::App(lookup) => self.dispatch_app(lookup, frame, None).await,
+            Route::User(user, message) => self
+                .server
+                .try_send_to_user(&user, message)
+                .await
+                .map_err(|e| Fault::new("message not accepted", e.to_string())),
+            Route::Broker(message) => self
+                .server
+                .broker
+                .publish(message)
+                .await
+                .map_err(|e| Fault::new("message not accepted", e.to_string())),
+        }
+    }
+
+    /// Where a SEND to `destination` goes, decided without side effects.
+    fn route<'d>(&self, destination: &'d str, frame: &Frame) -> Result<Route<'d>, Fault> {
         if let Some(lookup) = self.server.app_destination(destination) {
-            return self.dispatch_app(lookup, frame, None).await;
+            return Ok(Route::App(lookup));
         }
         if self.server.is_user_destination(destination) {
             // A client addressing a user directly: /user/{name}/queue/x.
@@ -389,11 +417,7 @@ impl Session {
                 ));
             };
             let message = BrokerMessage::from_send(frame, &dest);
-            return self
-                .server
-                .try_send_to_user(&user, message)
-                .await
-                .map_err(|e| Fault::new("message not accepted", e.to_string()));
+            return Ok(Route::User(user, message));
         }
         self.refuse_foreign_user_destination(destination)?;
         if !self.server.broker.handles(destination) {
@@ -404,12 +428,7 @@ impl Session {
                 ),
             ));
         }
-        let message = BrokerMessage::from_send(frame, destination);
-        self.server
-            .broker
-            .publish(message)
-            .await
-            .map_err(|e| Fault::new("message not accepted", e.to_string()))
+        Ok(Route::Broker(BrokerMessage::from_send(frame, destination)))
     }
 
     fn refuse_foreign_user_destination(&self, destination: &str) -> Result<(), Fault> {
@@ -682,8 +701,34 @@ impl Session {
     /// Removes the messages an ACK/NACK settles: in `client` mode the named one and every
     /// earlier one of its subscription, in `client-individual` mode only the named one.
     fn settle(&self, frame: &Frame) -> Result<Vec<Arc<BrokerMessage>>, Fault> {
-        let command = frame.command;
+        let position = self.locate_pending(frame)?;
         let mut pending = self.shared.pending.lock();
+        let sub = pending[position].subscription.clone();
+        let cumulative = self
+            .subscriptions
+            .get(&*sub)
+            .is_some_and(|s| s.ack == AckMode::Client);
+        let mut settled = Vec::new();
+        let mut index = 0;
+        pending.retain(|p| {
+            let hit = if cumulative {
+                index <= position && p.subscription == sub
+            } else {
+                index == position
+            };
+            index += 1;
+            if hit {
+                settled.push(p.message.clone());
+            }
+            !hit
+        });
+        Ok(settled)
+    }
+
+    /// Where the message an ACK or NACK names waits among the unacknowledged ones.
+    fn locate_pending(&self, frame: &Frame) -> Result<usize, Fault> {
+        let command = frame.command;
+        let pending = self.shared.pending.lock();
         let position = if self.version == Version::V1_2 {
             let Some(id) = frame.get("id") else {
                 return Err(missing("id", command));
@@ -712,26 +757,7 @@ impl Session {
                 format!("No message awaiting acknowledgement matches `{named}` in this session."),
             ));
         };
-        let sub = pending[position].subscription.clone();
-        let cumulative = self
-            .subscriptions
-            .get(&*sub)
-            .is_some_and(|s| s.ack == AckMode::Client);
-        let mut settled = Vec::new();
-        let mut index = 0;
-        pending.retain(|p| {
-            let hit = if cumulative {
-                index <= position && p.subscription == sub
-            } else {
-                index == position
-            };
-            index += 1;
-            if hit {
-                settled.push(p.message.clone());
-            }
-            !hit
-        });
-        Ok(settled)
+        Ok(position)
     }
 
     fn take_pending(&self, pred: impl Fn(&sink::Pending) -> bool) -> Vec<Arc<BrokerMessage>> {
@@ -799,16 +825,63 @@ impl Session {
         Ok(transaction.frames)
     }
 
+    /// Commits a transaction all or nothing: every SEND is routed and every ACK/NACK
+    /// checked first, then the broker publishes all the messages or none of them (the ERROR
+    /// says none was, the RECEIPT that all were); then, in order, the SENDs to application
+    /// handlers run and the ACKs and NACKs settle.
     async fn commit(&mut self, frame: &Frame) -> Result<Flow, Fault> {
-        for mut f in self.end_transaction(frame)? {
+        let frames = self.end_transaction(frame)?;
+        let not_committed = |reason: String| {
+            Fault::new(
+                "transaction not committed",
+                format!("None of the transaction's messages was published: {reason}"),
+            )
+        };
+        let mut publish = Vec::new();
+        let mut users = Vec::new();
+        let mut then: Vec<(Option<String>, Frame)> = Vec::new();
+        for mut f in frames {
             f.headers.remove("transaction");
             f.headers.remove("receipt");
-            match f.command {
-                Command::Send => {
-                    let dest = f.get("destination").unwrap_or_default().to_owned();
-                    self.publish(&dest, &f).await?;
+            if f.command == Command::Send {
+                let dest = f.get("destination").unwrap_or_default().to_owned();
+                match self.route(&dest, &f) {
+                    Ok(Route::App(lookup)) => then.push((Some(lookup.to_owned()), f)),
+                    // A broker routing users itself (a relay) takes them one by one,
+                    // after the batch; otherwise they join it, one per session.
+                    Ok(Route::User(user, message)) => {
+                        if self.server.broker.user_destinations().is_some() {
+                            users.push((user, message));
+                        } else {
+                            publish.extend(self.server.user_messages(&user, &message));
+                        }
+                    }
+                    Ok(Route::Broker(message)) => publish.push(message),
+                    Err(fault) => return Err(not_committed(fault.details)),
                 }
-                _ => {
+            } else {
+                self.locate_pending(&f)
+                    .map_err(|f| not_committed(f.details))?;
+                then.push((None, f));
+            }
+        }
+        if !publish.is_empty() {
+            self.server
+                .broker
+                .publish_all(publish)
+                .await
+                .map_err(|e| not_committed(e.to_string()))?;
+        }
+        for (user, message) in users {
+            self.server
+                .try_send_to_user(&user, message)
+                .await
+                .map_err(|e| Fault::new("message not accepted", e.to_string()))?;
+        }
+        for (lookup, f) in then {
+            match lookup {
+                Some(lookup) => self.dispatch_app(&lookup, &f, None).await?,
+                None => {
                     self.ack(f).await?;
                 }
             }
