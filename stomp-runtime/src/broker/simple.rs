@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
+use tokio::sync::Notify;
 
 use super::pattern::{self, Pattern, PatternTrie};
 use super::{Broker, BrokerError, BrokerMessage, Delivery, MessageSink, Subscription};
@@ -37,6 +38,9 @@ struct QueueState {
     backlog: VecDeque<Arc<BrokerMessage>>,
     /// A task waits for a consumer's room to drain the backlog.
     draining: bool,
+    /// Wakes that task when the consumers change (one arrives), so that it waits for the
+    /// room of all of them.
+    wake: Arc<Notify>,
 }
 
 /// How a message filed in a backlog pays the memory budget.
@@ -305,18 +309,23 @@ impl SimpleBroker {
         };
         let queue = state.queues.entry(destination.to_owned()).or_default();
         if queue.draining {
+            queue.wake.notify_one();
             return;
         }
         queue.draining = true;
+        let wake = queue.wake.clone();
         let shared = shared.clone();
         let destination = destination.to_owned();
         tokio::spawn(async move {
             let mut sinks = sinks;
             loop {
                 // Whichever consumer has room first (its socket queue drained, or its
-                // prefetch window opened).
+                // prefetch window opened), or a new consumer.
                 let rooms = sinks.iter().map(|s| s.room());
-                futures_util::future::select_all(rooms).await;
+                tokio::select! {
+                    _ = futures_util::future::select_all(rooms) => {}
+                    _ = wake.notified() => {}
+                }
                 let before = backlog_len(&shared, &destination);
                 let next = {
                     let mut state = shared.write();

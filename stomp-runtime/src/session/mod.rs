@@ -315,6 +315,7 @@ impl Session {
         };
         self.version = version;
         let _ = self.shared.version.set(version);
+        self.shared.outbound.set_version(version);
 
         if let Some(auth) = &self.server.authenticator {
             match auth.authenticate(&frame.headers).await {

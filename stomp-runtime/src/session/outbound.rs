@@ -122,6 +122,10 @@ struct Shared {
     farewell: Mutex<Option<(String, String)>>,
     /// The [`CloseReason`] of a close the session asked for.
     close_reason: AtomicU8,
+    /// [`Outbound::fail`] was called.
+    failing: AtomicBool,
+    /// The index in `Version::ALL` of the session's version.
+    version: AtomicU8,
     /// Wakes the writer when an item arrives.
     data: Notify,
     /// Wakes everyone waiting for the kill.
@@ -194,6 +198,8 @@ impl Outbound {
             overflowed: AtomicBool::new(false),
             farewell: Mutex::new(None),
             close_reason: AtomicU8::new(0),
+            failing: AtomicBool::new(false),
+            version: AtomicU8::new(2),
             data: Notify::new(),
             kill: Notify::new(),
             room: Notify::new(),
@@ -310,6 +316,28 @@ impl Outbound {
             .lock()
             .get_or_insert_with(|| (message.to_owned(), details));
         self.kill();
+    }
+
+    /// Ends the session for a fault the session did not see, after what is queued: the
+    /// ERROR goes out last, then the connection closes. Later calls do nothing.
+    pub(crate) fn fail(&self, message: &str, details: String) {
+        if self.shared.failing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!(message, details = %details, "session ended");
+        let frame = crate::frame::Frame::error(message, details);
+        let version = self.shared.version.load(Ordering::Acquire);
+        let _ = self.push_frame(frame.encode(crate::frame::Version::ALL[usize::from(version)]));
+        self.close_with(CloseReason::Policy);
+    }
+
+    /// Records the version frames are encoded in (for [`Outbound::fail`]).
+    pub(crate) fn set_version(&self, version: crate::frame::Version) {
+        let index = crate::frame::Version::ALL
+            .iter()
+            .position(|v| *v == version)
+            .expect("every version is in ALL");
+        self.shared.version.store(index as u8, Ordering::Release);
     }
 
     fn slow_consumer(&self, details: String) {

@@ -207,7 +207,7 @@ impl SubscriptionSink {
         // subscriber that does not acknowledge is cut off rather than allowed to pile up.
         if self.window.held.load(Ordering::Acquire) >= self.window.max {
             if policy {
-                self.shared.outbound.kill_with(
+                self.shared.outbound.fail(
                     "too many unacknowledged messages",
                     format!(
                         "Subscription `{}` holds {} unacknowledged messages, its limit; \
