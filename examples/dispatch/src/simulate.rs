@@ -27,8 +27,8 @@ use tokio::sync::Semaphore;
 use crate::controllers::test_cards;
 use crate::fleet::{Device, Fleet, FleetKey, Kind};
 use crate::model::{
-    Alert, AlertKind, CallRequest, Command, CommandAck, CommandEvent, CommandStatus, Health,
-    PaymentRequest, StatusReport, now_ms,
+    Action, Alert, AlertKind, CallRequest, Command, CommandAck, CommandEvent, CommandStatus,
+    Health, PaymentRequest, StatusReport, now_ms,
 };
 
 /// What the simulator runs.
@@ -581,7 +581,8 @@ async fn session(
                 m = commands.next() => {
                     let Some(m) = m else { return Ended::Lost };
                     if let Ok(command) = serde_json::from_slice::<Command>(m.body()) {
-                        let answer = CommandAck { command: command.id, ok: true, detail: "done".into() };
+                        let detail = done_text(command.action).into();
+                        let answer = CommandAck { command: command.id, ok: true, detail };
                         if send_json(client, &ack, &answer).await {
                             shared.acked.fetch_add(1, Ordering::Relaxed);
                         }
@@ -656,6 +657,14 @@ async fn session(
             }
             _ => {}
         }
+    }
+}
+
+fn done_text(action: Action) -> &'static str {
+    match action {
+        Action::Open => "barrier up",
+        Action::Close => "barrier down",
+        Action::Restart => "restarted",
     }
 }
 

@@ -111,7 +111,7 @@ function renderDevice(d) {
   row.cells[1].textContent = d.state;
   row.cells[1].className = d.state;
   row.cells[2].textContent = d.detail;
-  row.cells[3].textContent = clock(d.last_report);
+  row.cells[3].textContent = clock(d.since);
 }
 
 // ---- alerts ------------------------------------------------------------------------------
