@@ -206,9 +206,11 @@ pub struct SimReport {
     pub payments: u64,
     /// Messages received by all boards while measuring.
     pub board_messages: u64,
-    /// From a device's fault reading to the fault alert on a board.
+    /// From a device's fault reading to the fault alert on a board (one sample per alert
+    /// per board).
     pub fault_alert: Latency,
-    /// From a device going silent to the offline alert on a board.
+    /// From a device going silent to the offline alert on a board (one sample per alert
+    /// per board); mostly the heart-beat deadline.
     pub offline_alert: Latency,
     /// From a board's command to the device's answer on that board.
     pub command_round_trip: Latency,
@@ -234,6 +236,8 @@ struct Shared {
     timed_out: AtomicU64,
     errors: AtomicU64,
     connected: AtomicUsize,
+    /// Devices that have connected at least once.
+    came_up: AtomicUsize,
     /// Devices connected now, by fleet position (for picking command targets).
     online: Vec<AtomicBool>,
     /// When each silent device stopped (ms since the epoch).
@@ -317,6 +321,7 @@ pub async fn run(
         timed_out: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         connected: AtomicUsize::new(0),
+        came_up: AtomicUsize::new(0),
         online: fleet
             .devices()
             .iter()
@@ -369,17 +374,17 @@ pub async fn run(
         })
         .collect();
 
-    // Warm up: everyone connected (or the deadline), then the warm-up period.
+    // Warm up: everyone connected once (or the deadline), then the warm-up period.
     let started = Instant::now();
     let connect_deadline = Duration::from_secs(60);
-    while shared.connected.load(Ordering::Relaxed) < config.devices
+    while shared.came_up.load(Ordering::Relaxed) < config.devices
         && started.elapsed() < connect_deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!(
         "{} of {} devices connected in {:.1} s; warming up {} s",
-        shared.connected.load(Ordering::Relaxed),
+        shared.came_up.load(Ordering::Relaxed),
         config.devices,
         started.elapsed().as_secs_f64(),
         config.warmup
@@ -484,6 +489,7 @@ async fn device(
 ) {
     let every = Duration::from_millis(config.report_ms);
     let mut backoff = Duration::from_millis(500);
+    let mut first = true;
     while !shared.stop.load(Ordering::Relaxed) {
         let opts = ConnectOptions::new()
             .login(device.id.as_str())
@@ -504,6 +510,9 @@ async fn device(
             }
         };
         backoff = Duration::from_millis(500);
+        if std::mem::take(&mut first) {
+            shared.came_up.fetch_add(1, Ordering::Relaxed);
+        }
         match session(index, &device, &client, &config, &shared, every).await {
             Ended::Silent => {
                 // Keep the socket open and say nothing, until the server gives up on us.
@@ -513,6 +522,8 @@ async fn device(
                 shared.connected.fetch_sub(1, Ordering::Relaxed);
                 drop(client);
                 tokio::time::sleep(Duration::from_secs(config.silent_secs)).await;
+                // Every board has had the alert by now (or never will).
+                shared.silent_since.lock().remove(&device.id);
             }
             Ended::Lost => {
                 shared.online[index].store(false, Ordering::Relaxed);
@@ -728,12 +739,7 @@ async fn board(
                         record(&shared.fault_alert, now.saturating_sub(alert.reported_at) as f64);
                     }
                     AlertKind::Offline => {
-                        let since = if number + 1 == config.boards {
-                            // The last board takes the entry out: every board has seen it.
-                            shared.silent_since.lock().remove(&alert.device)
-                        } else {
-                            shared.silent_since.lock().get(&alert.device).copied()
-                        };
+                        let since = shared.silent_since.lock().get(&alert.device).copied();
                         if let Some(since) = since {
                             record(&shared.offline_alert, now.saturating_sub(since) as f64);
                         }
