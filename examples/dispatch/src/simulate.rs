@@ -759,7 +759,8 @@ async fn board(
                 }
                 match event.status {
                     CommandStatus::Done | CommandStatus::Failed => {
-                        if let Some(sent) = shared.commands.lock().remove(&event.command.device) {
+                        let sent = shared.commands.lock().remove(&event.command.device);
+                        if let Some(sent) = sent.filter(|_| shared.measuring.load(Ordering::Relaxed)) {
                             record(&shared.round_trip, sent.elapsed().as_secs_f64() * 1000.0);
                         }
                     }
