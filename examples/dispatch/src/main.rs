@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
@@ -13,6 +14,9 @@ use dispatch::fleet::FleetKey;
 use dispatch::simulate::SimConfig;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
+
+/// Seconds sessions get, once Ctrl-C or SIGTERM arrives, to receive what is queued for them.
+const SHUTDOWN_DEADLINE_SECS: u64 = 5;
 
 /// Parking equipment monitored and controlled over STOMP: devices on raw TCP, the
 /// operators' board in the browser.
@@ -107,10 +111,14 @@ async fn serve(flags: ServeFlags) -> Result<(), Box<dyn std::error::Error>> {
     actix_rt::spawn(dispatch::housekeeping(stomp.clone(), services));
 
     let app = dispatch::app(&stomp);
-    let server = HttpServer::new(move || App::new().configure(app.clone()))
-        .shutdown_timeout(1)
-        .bind(flags.http)
-        .map_err(|e| format!("cannot listen on http {}: {e}", flags.http))?;
+    let health = stomp.health();
+    let server =
+        HttpServer::new(move || App::new().configure(app.clone()).configure(health.clone()))
+            .shutdown_timeout(1)
+            // Ctrl-C and SIGTERM are handled below: sessions hear of the shutdown first.
+            .disable_signals()
+            .bind(flags.http)
+            .map_err(|e| format!("cannot listen on http {}: {e}", flags.http))?;
     for addr in server.addrs() {
         info!(
             "board: STOMP over WebSocket on ws://{addr}{}",
@@ -120,7 +128,21 @@ async fn serve(flags: ServeFlags) -> Result<(), Box<dyn std::error::Error>> {
             "\n    Dispatch is up: open http://{addr}/ and log in as olivia / aivilo (Ctrl-C stops it)\n    Devices: cargo run -p dispatch -- simulate --devices 500 --faults 0.01\n"
         );
     }
-    server.run().await?;
+    let server = server.run();
+    let http = server.handle();
+    let stopping = stomp.clone();
+    actix_rt::spawn(async move {
+        let report = stopping
+            .shutdown_on_signal(Duration::from_secs(SHUTDOWN_DEADLINE_SECS))
+            .await;
+        info!(
+            sessions = report.connections,
+            cut = report.forced,
+            "sessions closed"
+        );
+        http.stop(true).await;
+    });
+    server.await?;
     info!("stopped");
     Ok(())
 }
