@@ -53,6 +53,7 @@ pub mod state;
 use std::time::Duration;
 
 use actix_web::web;
+use stomp_runtime::config::Limits;
 use stomp_runtime::{BuildError, StompServer};
 use tracing::warn;
 
@@ -70,6 +71,10 @@ pub const DEMO_FLEET_KEY: &str = "demo-fleet-key";
 
 /// How often the board's summary is published and overdue commands are given up.
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// New connections one address may open per second: a fleet of 5,000 behind one gateway
+/// is back within a few seconds of a restart.
+pub const FLEET_CONNECTS_PER_SECOND: usize = 2_000;
 
 /// What the server runs with.
 #[derive(Clone, Debug)]
@@ -114,7 +119,21 @@ pub fn server(config: &Config) -> Result<(StompServer, Services), BuildError> {
         audit: PaymentAudit::default(),
     };
     let listener = services.dispatch.clone();
+    let defaults = Limits::default();
+    let limits = Limits {
+        // Equipment often reaches the server through the equipment network's one NAT
+        // gateway: one address may carry the whole fleet, and all of it reconnects at once
+        // after a restart.
+        max_connections_per_address: defaults
+            .max_connections_per_address
+            .max(config.fleet_size + 100),
+        max_connects_per_second: defaults
+            .max_connects_per_second
+            .max(FLEET_CONNECTS_PER_SECOND),
+        ..defaults
+    };
     let stomp = StompServer::builder()
+        .limits(limits)
         .app_prefix("/app")
         .user_prefix("/user")
         .simple_broker(["/topic", "/queue"])
