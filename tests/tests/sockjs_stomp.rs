@@ -154,7 +154,7 @@ async fn the_same_limits_and_heartbeats_hold_over_sockjs() {
     {
         Some(ClientError::Server { message, body, .. }) => {
             let body = String::from_utf8_lossy(&body);
-            assert_eq!(message, "malformed frame", "{body}");
+            assert_eq!(message, "frame too large", "{body}");
             assert!(body.contains("1024"), "{body}");
         }
         other => panic!("expected the server's ERROR, got {other:?}"),
